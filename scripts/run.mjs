@@ -53,14 +53,19 @@ switch (job) {
     install();
     rmSync(RESULTS, { recursive: true, force: true });
     // --force: every test really runs (a cache hit would print no report to sum up).
-    const status = run(["exec", "turbo", "run", "test", "--force", "--output-logs=full"], { KSIM_TEST_REPORT: RESULTS });
+    const status = run(["exec", "turbo", "run", "test", "--force", "--output-logs=full"], {
+      KSIM_TEST_REPORT: RESULTS,
+    });
     summarize();
     process.exit(status);
     break;
   }
   case "ci": {
     install();
-    for (const step of [["run", "lint"], ["exec", "turbo", "run", "typecheck", "check:publish"]]) {
+    for (const step of [
+      ["run", "lint"],
+      ["exec", "turbo", "run", "typecheck", "check:publish"],
+    ]) {
       const status = run(step);
       if (status !== 0) process.exit(status);
     }
