@@ -1,1 +1,1 @@
-export {};
+export { type FreeExtent, RangeAllocator, type RangeAllocatorOptions } from "./range-allocator.js";
