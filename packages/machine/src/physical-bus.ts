@@ -1,0 +1,609 @@
+import {
+  BusError,
+  checkInteger,
+  checkPhysAddr,
+  InvalidArgumentError,
+  type MemoryBacking,
+  PHYS_ADDRESS_LIMIT,
+  type PhysAddr,
+  type PhysicalMemory,
+} from "@ksim/core";
+import type { AddressMap, Region } from "./address-map.js";
+import { HIGH_RAM_BASE } from "./layout.js";
+import type { SparseRam } from "./sparse-ram.js";
+
+const RAM_BACKING: MemoryBacking = Object.freeze({ kind: "ram" });
+const NO_BACKING: MemoryBacking = Object.freeze({ kind: "none" });
+
+// What answers at an address, as found by `locate` (numbers, so the cursor is a reused object).
+const RAM = 0;
+const DEVICE_RAM = 1;
+const REGISTERS = 2;
+const HOLE = 3;
+
+/** All ones of each access width, for reads that hit nothing. */
+const ALL_ONES = [0, 0xff, 0xffff, 0, 0xffff_ffff] as const;
+const ALL_ONES_64 = 0xffff_ffff_ffff_ffffn;
+const INT64_MIN = -(2n ** 63n);
+const UINT64_MAX = 2n ** 64n - 1n;
+/** Largest piece a general copy stages at once. */
+const COPY_BLOCK = 0x1_0000;
+
+/** A reused description of the stretch of address space starting at one address. */
+interface Cursor {
+  kind: number;
+  /** RAM offset (RAM) or offset into the region. */
+  offset: number;
+  /** Bytes from the address to the end of this stretch. */
+  span: number;
+  region: Region | null;
+}
+
+/** Counters of accesses that hit nothing. */
+export interface UnbackedCounters {
+  unbackedReads: number;
+  unbackedWrites: number;
+  /** The first address of the latest unbacked access, or -1. */
+  lastUnbackedAddress: number;
+}
+
+/**
+ * The physical address space of a machine as one `PhysicalMemory`: sparse RAM (low RAM below the PCI hole, the rest
+ * above 4 GiB), device regions from the {@link AddressMap}, and holes that read all ones and drop writes (or throw
+ * `BusError` when `strict`).
+ *
+ * Hot path: an access that lies in RAM and inside one chunk costs a range check, a shift and a DataView access.
+ * Everything else (high RAM, regions, holes, accesses crossing a chunk or a boundary, bad arguments) takes the
+ * general path, which validates and splits accesses that straddle a boundary into single bytes, low byte first.
+ * Register regions get one access of the full width when it fits in the region (8 bytes: `read64`/`write64`, or
+ * two 4-byte accesses, low half first).
+ */
+export class PhysicalBus implements PhysicalMemory {
+  readonly ram: SparseRam;
+  readonly map: AddressMap;
+  /** When true, an access that hits nothing throws `BusError` before anything is read or written. */
+  readonly strict: boolean;
+  readonly counters: UnbackedCounters = { unbackedReads: 0, unbackedWrites: 0, lastUnbackedAddress: -1 };
+
+  // Fast-path copies of the RAM geometry.
+  private readonly views: DataView[];
+  private readonly zeroView: DataView;
+  private readonly shift: number;
+  private readonly mask: number;
+  private readonly chunkSize: number;
+  private readonly lowEnd: number;
+  /** `lowEnd - (width - 1)`: an access of that width starting below it ends in low RAM. */
+  private readonly lowLimit2: number;
+  private readonly lowLimit4: number;
+  private readonly lowLimit8: number;
+  private readonly highEnd: number;
+  /** Physical address minus RAM offset for high RAM. */
+  private readonly highDelta: number;
+  private readonly cursor: Cursor = { kind: HOLE, offset: 0, span: 0, region: null };
+
+  constructor(ram: SparseRam, map: AddressMap, strict = false) {
+    this.ram = ram;
+    this.map = map;
+    this.strict = strict;
+    this.views = ram.views;
+    this.zeroView = ram.zeroView;
+    this.shift = ram.chunkShift;
+    this.mask = ram.chunkMask;
+    this.chunkSize = ram.chunkSize;
+    this.lowEnd = map.layout.lowRamEnd;
+    this.lowLimit2 = this.lowEnd - 1;
+    this.lowLimit4 = this.lowEnd - 3;
+    this.lowLimit8 = this.lowEnd - 7;
+    this.highEnd = map.layout.highRamEnd;
+    this.highDelta = HIGH_RAM_BASE - this.lowEnd;
+  }
+
+  // ---- single accesses: fast path inline, the rest in `readSlow`/`writeSlow` ----
+
+  /** Reads a byte. @throws InvalidArgumentError for a bad address; BusError when strict and unbacked. */
+  read8(address: PhysAddr): number {
+    if (address >>> 0 === address && address < this.lowEnd) {
+      return this.views[address >>> this.shift]!.getUint8(address & this.mask);
+    }
+    return this.readSlow(address, 1);
+  }
+
+  /** Reads a little-endian 16-bit value. Errors as {@link read8}. */
+  read16(address: PhysAddr): number {
+    if (address >>> 0 === address && address < this.lowLimit2) {
+      const inChunk = address & this.mask;
+      if (inChunk < this.mask) return this.views[address >>> this.shift]!.getUint16(inChunk, true);
+    }
+    return this.readSlow(address, 2);
+  }
+
+  /** Reads an unsigned little-endian 32-bit value. Errors as {@link read8}. */
+  read32(address: PhysAddr): number {
+    if (address >>> 0 === address && address < this.lowLimit4) {
+      const inChunk = address & this.mask;
+      if (inChunk <= this.mask - 3) return this.views[address >>> this.shift]!.getUint32(inChunk, true);
+    }
+    return this.readSlow(address, 4);
+  }
+
+  /** Reads an unsigned little-endian 64-bit value. Errors as {@link read8}. */
+  read64(address: PhysAddr): bigint {
+    if (address >>> 0 === address && address < this.lowLimit8) {
+      const inChunk = address & this.mask;
+      if (inChunk <= this.mask - 7) return this.views[address >>> this.shift]!.getBigUint64(inChunk, true);
+    }
+    return this.read64Slow(address);
+  }
+
+  /**
+   * Writes a byte. `value` is an integer in [-128, 255] (negative values are stored as their two's complement).
+   * @throws InvalidArgumentError for a bad address or value, changing nothing; BusError when strict and unbacked.
+   */
+  write8(address: PhysAddr, value: number): void {
+    if (address >>> 0 === address && address < this.lowEnd && (value & 0xff) === value) {
+      const index = address >>> this.shift;
+      const view = this.views[index]!;
+      if (view !== this.zeroView) view.setUint8(address & this.mask, value);
+      else if (value !== 0) this.ram.writableView(index).setUint8(address & this.mask, value);
+      return;
+    }
+    this.writeSlow(address, 1, value);
+  }
+
+  /** Writes a little-endian 16-bit value in [-2^15, 2^16). Errors as {@link write8}. */
+  write16(address: PhysAddr, value: number): void {
+    if (address >>> 0 === address && address < this.lowLimit2 && (value & 0xffff) === value) {
+      const inChunk = address & this.mask;
+      if (inChunk < this.mask) {
+        const index = address >>> this.shift;
+        const view = this.views[index]!;
+        if (view !== this.zeroView) view.setUint16(inChunk, value, true);
+        else if (value !== 0) this.ram.writableView(index).setUint16(inChunk, value, true);
+        return;
+      }
+    }
+    this.writeSlow(address, 2, value);
+  }
+
+  /**
+   * Writes a little-endian 32-bit value in [-2^31, 2^32): results of JavaScript's bitwise operators can be stored
+   * as they are. Errors as {@link write8}.
+   */
+  write32(address: PhysAddr, value: number): void {
+    if (address >>> 0 === address && address < this.lowLimit4 && (value >>> 0 === value || (value | 0) === value)) {
+      const inChunk = address & this.mask;
+      if (inChunk <= this.mask - 3) {
+        const index = address >>> this.shift;
+        const view = this.views[index]!;
+        if (view !== this.zeroView) view.setUint32(inChunk, value, true);
+        else if (value !== 0) this.ram.writableView(index).setUint32(inChunk, value, true);
+        return;
+      }
+    }
+    this.writeSlow(address, 4, value);
+  }
+
+  /** Writes a little-endian 64-bit value in [-2^63, 2^64). Errors as {@link write8}. */
+  write64(address: PhysAddr, value: bigint): void {
+    if (typeof value !== "bigint" || value < INT64_MIN || value > UINT64_MAX) {
+      checkPhysAddr("address", address);
+      throw new InvalidArgumentError("value", value, "not a 64-bit integer (a bigint in [-2^63, 2^64))");
+    }
+    if (address >>> 0 === address && address < this.lowLimit8) {
+      const inChunk = address & this.mask;
+      if (inChunk <= this.mask - 7) {
+        const index = address >>> this.shift;
+        const view = this.views[index]!;
+        if (view !== this.zeroView) view.setBigUint64(inChunk, value, true);
+        else if (value !== 0n) this.ram.writableView(index).setBigUint64(inChunk, value, true);
+        return;
+      }
+    }
+    this.write64Slow(address, value);
+  }
+
+  /** High RAM inside one chunk, else validation and the general path. */
+  private readSlow(address: PhysAddr, width: 1 | 2 | 4): number {
+    if (Number.isInteger(address) && address >= HIGH_RAM_BASE && address <= this.highEnd - width) {
+      const inChunk = address & this.mask;
+      if (inChunk <= this.mask - (width - 1)) {
+        const view = this.views[Math.floor((address - this.highDelta) / this.chunkSize)]!;
+        return width === 4
+          ? view.getUint32(inChunk, true)
+          : width === 2
+            ? view.getUint16(inChunk, true)
+            : view.getUint8(inChunk);
+      }
+    }
+    this.checkAccess(address, width);
+    return this.readGeneral(address, width);
+  }
+
+  private read64Slow(address: PhysAddr): bigint {
+    if (Number.isInteger(address) && address >= HIGH_RAM_BASE && address <= this.highEnd - 8) {
+      const inChunk = address & this.mask;
+      if (inChunk <= this.mask - 7) {
+        return this.views[Math.floor((address - this.highDelta) / this.chunkSize)]!.getBigUint64(inChunk, true);
+      }
+    }
+    this.checkAccess(address, 8);
+    const c = this.locate(address);
+    if (c.span >= 8) {
+      if (c.kind === RAM) {
+        const inChunk = c.offset & this.mask;
+        if (inChunk <= this.mask - 7)
+          return this.views[Math.floor(c.offset / this.chunkSize)]!.getBigUint64(inChunk, true);
+      } else if (c.kind === DEVICE_RAM) {
+        return c.region!.view!.getBigUint64(c.offset, true);
+      } else if (c.kind === REGISTERS) {
+        const handler = c.region!.handler!;
+        if (handler.read64) return BigInt.asUintN(64, handler.read64(c.offset));
+        const low = handler.read(c.offset, 4) >>> 0;
+        const high = handler.read(c.offset + 4, 4) >>> 0;
+        return (BigInt(high) << 32n) | BigInt(low);
+      } else {
+        this.unbacked(address, 8, false);
+        return ALL_ONES_64;
+      }
+    }
+    // Straddles a boundary (or a chunk edge): byte by byte, as separate bus cycles.
+    this.requireBacked(address, 8, false);
+    const low = this.readBytes(address, 4);
+    const high = this.readBytes(address + 4, 4);
+    return (BigInt(high) << 32n) | BigInt(low);
+  }
+
+  private writeSlow(address: PhysAddr, width: 1 | 2 | 4, value: number): void {
+    const v = checkValue(address, width, value);
+    if (Number.isInteger(address) && address >= HIGH_RAM_BASE && address <= this.highEnd - width) {
+      const inChunk = address & this.mask;
+      if (inChunk <= this.mask - (width - 1)) {
+        const view = this.ram.writableView(Math.floor((address - this.highDelta) / this.chunkSize));
+        if (width === 4) view.setUint32(inChunk, v, true);
+        else if (width === 2) view.setUint16(inChunk, v, true);
+        else view.setUint8(inChunk, v);
+        return;
+      }
+    }
+    this.checkAccess(address, width);
+    this.writeGeneral(address, width, v);
+  }
+
+  private write64Slow(address: PhysAddr, value: bigint): void {
+    this.checkAccess(address, 8);
+    const c = this.locate(address);
+    if (c.span >= 8) {
+      if (c.kind === RAM) {
+        const inChunk = c.offset & this.mask;
+        if (inChunk <= this.mask - 7) {
+          this.ram.writableView(Math.floor(c.offset / this.chunkSize)).setBigUint64(inChunk, value, true);
+          return;
+        }
+      } else if (c.kind === DEVICE_RAM) {
+        c.region!.view!.setBigUint64(c.offset, value, true);
+        return;
+      } else if (c.kind === REGISTERS) {
+        const handler = c.region!.handler!;
+        const unsigned = BigInt.asUintN(64, value);
+        if (handler.write64) handler.write64(c.offset, unsigned);
+        else {
+          handler.write(c.offset, 4, Number(unsigned & 0xffff_ffffn));
+          handler.write(c.offset + 4, 4, Number(unsigned >> 32n));
+        }
+        return;
+      } else {
+        this.unbacked(address, 8, true);
+        return;
+      }
+    }
+    this.requireBacked(address, 8, true);
+    const unsigned = BigInt.asUintN(64, value);
+    this.writeBytes(address, 4, Number(unsigned & 0xffff_ffffn));
+    this.writeBytes(address + 4, 4, Number(unsigned >> 32n));
+  }
+
+  /** A validated access of 1, 2 or 4 bytes anywhere. */
+  private readGeneral(address: PhysAddr, width: 1 | 2 | 4): number {
+    const c = this.locate(address);
+    if (c.span >= width) {
+      if (c.kind === RAM) {
+        const inChunk = c.offset & this.mask;
+        if (inChunk <= this.mask - (width - 1)) {
+          const view = this.views[Math.floor(c.offset / this.chunkSize)]!;
+          return width === 4
+            ? view.getUint32(inChunk, true)
+            : width === 2
+              ? view.getUint16(inChunk, true)
+              : view.getUint8(inChunk);
+        }
+      } else if (c.kind === DEVICE_RAM) {
+        const view = c.region!.view!;
+        return width === 4
+          ? view.getUint32(c.offset, true)
+          : width === 2
+            ? view.getUint16(c.offset, true)
+            : view.getUint8(c.offset);
+      } else if (c.kind === REGISTERS) {
+        return toWidth(c.region!.handler!.read(c.offset, width), width);
+      } else {
+        this.unbacked(address, width, false);
+        return ALL_ONES[width];
+      }
+    }
+    this.requireBacked(address, width, false);
+    return this.readBytes(address, width);
+  }
+
+  private writeGeneral(address: PhysAddr, width: 1 | 2 | 4, value: number): void {
+    const c = this.locate(address);
+    if (c.span >= width) {
+      if (c.kind === RAM) {
+        const inChunk = c.offset & this.mask;
+        if (inChunk <= this.mask - (width - 1)) {
+          const view = this.ram.writableView(Math.floor(c.offset / this.chunkSize));
+          if (width === 4) view.setUint32(inChunk, value, true);
+          else if (width === 2) view.setUint16(inChunk, value, true);
+          else view.setUint8(inChunk, value);
+          return;
+        }
+      } else if (c.kind === DEVICE_RAM) {
+        const view = c.region!.view!;
+        if (width === 4) view.setUint32(c.offset, value, true);
+        else if (width === 2) view.setUint16(c.offset, value, true);
+        else view.setUint8(c.offset, value);
+        return;
+      } else if (c.kind === REGISTERS) {
+        c.region!.handler!.write(c.offset, width, value);
+        return;
+      } else {
+        this.unbacked(address, width, true);
+        return;
+      }
+    }
+    this.requireBacked(address, width, true);
+    this.writeBytes(address, width, value);
+  }
+
+  /** Little-endian value of `count` (<= 4) single-byte reads, lowest address first. */
+  private readBytes(address: PhysAddr, count: number): number {
+    let value = 0;
+    for (let i = 0; i < count; i++) value += this.readGeneral(address + i, 1) * 2 ** (8 * i);
+    return value;
+  }
+
+  private writeBytes(address: PhysAddr, count: number, value: number): void {
+    for (let i = 0; i < count; i++) this.writeGeneral(address + i, 1, Math.floor(value / 2 ** (8 * i)) & 0xff);
+  }
+
+  // ---- bulk operations: segment by segment, each at typed-array speed where memory-like ----
+
+  /**
+   * memset: sets `length` bytes from `address` to `byte`. Zeroing whole never-written RAM chunks allocates nothing
+   * (and zeroing a whole written chunk gives its memory back). Register regions get single-byte writes.
+   * @throws InvalidArgumentError, changing nothing, for bad arguments; BusError (strict) if any byte is unbacked.
+   */
+  fill(address: PhysAddr, length: number, byte: number): void {
+    this.checkRange(address, length, "address");
+    checkInteger("byte", byte, 0, 0xff);
+    if (this.strict) this.requireBacked(address, length, true);
+    let at = address;
+    let remaining = length;
+    while (remaining > 0) {
+      const c = this.locate(at);
+      const n = Math.min(remaining, c.span);
+      if (c.kind === RAM) this.ram.fillRange(c.offset, n, byte);
+      else if (c.kind === DEVICE_RAM) c.region!.bytes!.fill(byte, c.offset, c.offset + n);
+      else if (c.kind === REGISTERS) {
+        const { handler } = c.region!;
+        for (let i = 0; i < n; i++) handler!.write(c.offset + i, 1, byte);
+      } else this.unbacked(at, n, true);
+      at += n;
+      remaining -= n;
+    }
+  }
+
+  /**
+   * Reads `into.length` bytes from `address` into `into`.
+   * @throws InvalidArgumentError for bad arguments; BusError (strict) if any byte is unbacked, before any read.
+   */
+  read(address: PhysAddr, into: Uint8Array): void {
+    if (!(into instanceof Uint8Array)) throw new InvalidArgumentError("into", into, "must be a Uint8Array");
+    this.checkRange(address, into.length, "address");
+    if (this.strict) this.requireBacked(address, into.length, false);
+    this.readSpan(address, into, 0, into.length);
+  }
+
+  /**
+   * Writes all of `from` at `address`.
+   * @throws InvalidArgumentError, changing nothing, for bad arguments; BusError (strict) if any byte is unbacked.
+   */
+  write(address: PhysAddr, from: Uint8Array): void {
+    if (!(from instanceof Uint8Array)) throw new InvalidArgumentError("from", from, "must be a Uint8Array");
+    this.checkRange(address, from.length, "address");
+    if (this.strict) this.requireBacked(address, from.length, true);
+    this.writeSpan(address, from, 0, from.length);
+  }
+
+  /**
+   * memmove: copies `length` bytes from `source` to `destination`; overlapping ranges copy as if through a buffer.
+   * RAM to RAM and RAM to/from device memory run as typed-array copies.
+   * @throws InvalidArgumentError, changing nothing, for bad arguments; BusError (strict) if any byte is unbacked.
+   */
+  copy(destination: PhysAddr, source: PhysAddr, length: number): void {
+    this.checkRange(destination, length, "destination");
+    this.checkRange(source, length, "source");
+    if (this.strict) {
+      this.requireBacked(source, length, false);
+      this.requireBacked(destination, length, true);
+    }
+    if (length === 0 || destination === source) return;
+    if (this.copyDirect(destination, source, length)) return;
+    const block = new Uint8Array(Math.min(length, COPY_BLOCK));
+    const backward = destination > source && destination < source + length;
+    for (let done = 0; done < length; done += block.length) {
+      const n = Math.min(block.length, length - done);
+      // Backward (overlap with destination above source): the last block first, so no source byte is overwritten
+      // before it is read.
+      const offset = backward ? length - done - n : done;
+      const piece = n === block.length ? block : block.subarray(0, n);
+      this.readSpan(source + offset, piece, 0, n);
+      this.writeSpan(destination + offset, piece, 0, n);
+    }
+  }
+
+  /** Copies when both ranges each lie in one memory-like stretch; returns false to use the general path. */
+  private copyDirect(destination: PhysAddr, source: PhysAddr, length: number): boolean {
+    const s = this.locate(source);
+    if (s.span < length || (s.kind !== RAM && s.kind !== DEVICE_RAM)) return false;
+    const sKind = s.kind;
+    const sOffset = s.offset;
+    const sRegion = s.region;
+    const d = this.locate(destination);
+    if (d.span < length || (d.kind !== RAM && d.kind !== DEVICE_RAM)) return false;
+    if (sKind === RAM && d.kind === RAM) this.ram.copyRange(d.offset, sOffset, length);
+    else if (sKind === RAM) this.ram.readRange(sOffset, d.region!.bytes!, d.offset, length);
+    else if (d.kind === RAM) this.ram.writeRange(d.offset, sRegion!.bytes!, sOffset, length);
+    else {
+      const from = sRegion!.bytes!;
+      const to = d.region!.bytes!;
+      // Same buffer (one region, or two regions over one ArrayBuffer): set() would allocate a clone; copyWithin
+      // has memmove semantics directly when the views coincide.
+      if (from === to) to.copyWithin(d.offset, sOffset, sOffset + length);
+      else to.set(from.subarray(sOffset, sOffset + length), d.offset);
+    }
+    return true;
+  }
+
+  private readSpan(address: PhysAddr, into: Uint8Array, intoOffset: number, length: number): void {
+    let at = address;
+    let pos = intoOffset;
+    const end = intoOffset + length;
+    while (pos < end) {
+      const c = this.locate(at);
+      const n = Math.min(end - pos, c.span);
+      if (c.kind === RAM) this.ram.readRange(c.offset, into, pos, n);
+      else if (c.kind === DEVICE_RAM) into.set(c.region!.bytes!.subarray(c.offset, c.offset + n), pos);
+      else if (c.kind === REGISTERS) {
+        const { handler } = c.region!;
+        for (let i = 0; i < n; i++) into[pos + i] = handler!.read(c.offset + i, 1) & 0xff;
+      } else {
+        this.unbacked(at, n, false);
+        into.fill(0xff, pos, pos + n);
+      }
+      at += n;
+      pos += n;
+    }
+  }
+
+  private writeSpan(address: PhysAddr, from: Uint8Array, fromOffset: number, length: number): void {
+    let at = address;
+    let pos = fromOffset;
+    const end = fromOffset + length;
+    while (pos < end) {
+      const c = this.locate(at);
+      const n = Math.min(end - pos, c.span);
+      if (c.kind === RAM) this.ram.writeRange(c.offset, from, pos, n);
+      else if (c.kind === DEVICE_RAM) c.region!.bytes!.set(from.subarray(pos, pos + n), c.offset);
+      else if (c.kind === REGISTERS) {
+        const { handler } = c.region!;
+        for (let i = 0; i < n; i++) handler!.write(c.offset + i, 1, from[pos + i]!);
+      } else this.unbacked(at, n, true);
+      at += n;
+      pos += n;
+    }
+  }
+
+  /**
+   * What backs `address`: RAM, a device region (with its name and place) or nothing.
+   * @throws InvalidArgumentError if `address` is not a physical address.
+   */
+  backing(address: PhysAddr): MemoryBacking {
+    checkPhysAddr("address", address);
+    const c = this.locate(address);
+    if (c.kind === RAM) return RAM_BACKING;
+    if (c.kind === HOLE) return NO_BACKING;
+    return c.region!.backing;
+  }
+
+  // ---- helpers ----
+
+  /** Describes the stretch of address space from `address` in the reused cursor. `address` must be valid. */
+  private locate(address: PhysAddr): Cursor {
+    const c = this.cursor;
+    c.region = null;
+    if (address < this.lowEnd) {
+      c.kind = RAM;
+      c.offset = address;
+      c.span = this.lowEnd - address;
+      return c;
+    }
+    if (address >= HIGH_RAM_BASE && address < this.highEnd) {
+      c.kind = RAM;
+      c.offset = address - this.highDelta;
+      c.span = this.highEnd - address;
+      return c;
+    }
+    const region = this.map.find(address);
+    if (region !== undefined) {
+      c.kind = region.kind === "ram" ? DEVICE_RAM : REGISTERS;
+      c.offset = address - region.base;
+      c.span = region.end - address;
+      c.region = region;
+      return c;
+    }
+    let end = this.map.nextRegionBase(address);
+    if (address < HIGH_RAM_BASE && this.highEnd > HIGH_RAM_BASE) end = Math.min(end, HIGH_RAM_BASE);
+    c.kind = HOLE;
+    c.offset = 0;
+    c.span = end - address;
+    return c;
+  }
+
+  private unbacked(address: PhysAddr, size: number, write: boolean): void {
+    if (this.strict) throw new BusError(address, size, write);
+    if (write) this.counters.unbackedWrites++;
+    else this.counters.unbackedReads++;
+    this.counters.lastUnbackedAddress = address;
+  }
+
+  /** In strict mode, throws `BusError` naming the first unbacked byte of [address, address+length). */
+  private requireBacked(address: PhysAddr, length: number, write: boolean): void {
+    if (!this.strict) return;
+    let at = address;
+    const end = address + length;
+    while (at < end) {
+      const c = this.locate(at);
+      if (c.kind === HOLE) throw new BusError(at, length, write);
+      at += c.span;
+    }
+  }
+
+  private checkAccess(address: PhysAddr, width: number): void {
+    checkPhysAddr("address", address);
+    if (address + width > PHYS_ADDRESS_LIMIT) {
+      throw new InvalidArgumentError("address", address, `an access of ${width} bytes here runs past 2^52`);
+    }
+  }
+
+  private checkRange(address: PhysAddr, length: number, argument: string): void {
+    checkPhysAddr(argument, address);
+    checkInteger("length", length, 0, PHYS_ADDRESS_LIMIT);
+    if (address + length > PHYS_ADDRESS_LIMIT) {
+      throw new InvalidArgumentError(argument, address, `${length} bytes from here run past 2^52`);
+    }
+  }
+}
+
+/** Validates a value for a write of `width` bytes and returns it unsigned. */
+function checkValue(address: number, width: 1 | 2 | 4, value: number): number {
+  const bits = 8 * width;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < -(2 ** (bits - 1)) || value >= 2 ** bits) {
+    checkPhysAddr("address", address);
+    throw new InvalidArgumentError("value", value, `not a ${bits}-bit integer in [-2^${bits - 1}, 2^${bits})`);
+  }
+  return width === 4 ? value >>> 0 : value & (width === 2 ? 0xffff : 0xff);
+}
+
+function toWidth(value: number, width: 1 | 2 | 4): number {
+  return width === 4 ? value >>> 0 : value & (width === 2 ? 0xffff : 0xff);
+}
