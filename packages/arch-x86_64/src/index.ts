@@ -1,1 +1,11 @@
-export {};
+export * from "./control.js";
+export * from "./dump.js";
+export * from "./layout.js";
+export * from "./mmu.js";
+export * from "./page-tables.js";
+export * from "./pat.js";
+export * from "./pte.js";
+export * from "./tlb.js";
+export * from "./virtual-memory.js";
+export type { WalkStep } from "./walk-step.js";
+export * from "./x86-64.js";

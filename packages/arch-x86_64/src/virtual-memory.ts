@@ -1,0 +1,400 @@
+import {
+  Access,
+  type AccessKind,
+  checkAligned,
+  checkInteger,
+  checkPhysAddr,
+  checkSize,
+  GeneralProtectionFault,
+  InvalidArgumentError,
+  LINEAR_LIMIT_48,
+  type MapResult,
+  type MemoryTypeValue,
+  type PhysicalMemory,
+  type Protection,
+  type VirtualMemory,
+} from "@ksim/core";
+import type { X86Mmu } from "./mmu.js";
+import type { PageTables, UndoLog } from "./page-tables.js";
+import { patBits } from "./pat.js";
+import {
+  addressHi,
+  addressLo,
+  entryAddress,
+  PTE_A,
+  PTE_ADDR_HI,
+  PTE_ADDR_LO,
+  PTE_D,
+  PTE_G,
+  PTE_HI_COW,
+  PTE_HI_XD,
+  PTE_OWNED,
+  PTE_P,
+  PTE_RW,
+  PTE_US,
+} from "./pte.js";
+
+const PAGE = 0x1000;
+
+/** What {@link X86VirtualMemory} needs from the architecture. */
+export interface VirtualMemoryHost {
+  readonly mmu: X86Mmu;
+  readonly physical: PhysicalMemory;
+  readonly tables: PageTables;
+  readonly physicalAddressBits: number;
+  /** Gives back a frame a leaf owned (bit 9) when the leaf is removed. */
+  readonly frames: { isManaged(a: number): boolean; refCount(a: number): number; release(a: number): number };
+  /** The physical address of `virt` under the PML4 `pml4`, or -1; no side effects. */
+  resolve(pml4: number, virt: number): number;
+}
+
+/**
+ * Access to virtual memory through the MMU in the current address space, in kernel mode (or user mode for
+ * `user = true`): every access is translated by the MMU (TLB, walk, A/D bits, permission checks) and faults throw
+ * `PageFault`. A one-page cache per direction serves sequential accesses; it is dropped whenever the MMU's
+ * translations may have changed. Bulk operations translate once per page and hand physically contiguous runs to
+ * the physical memory's typed-array operations.
+ */
+export class X86VirtualMemory implements VirtualMemory {
+  private readonly mmu: X86Mmu;
+  private readonly mem: PhysicalMemory;
+  private readonly host: VirtualMemoryHost;
+  private readonly user: boolean;
+  // Last page read: linear base, physical base, MMU epoch it was valid in.
+  private rBase = -1;
+  private rPhys = 0;
+  private rEpoch = -1;
+  private wBase = -1;
+  private wPhys = 0;
+  private wEpoch = -1;
+  private readonly scratch = new Float64Array(2);
+
+  constructor(host: VirtualMemoryHost, user: boolean) {
+    this.host = host;
+    this.mmu = host.mmu;
+    this.mem = host.physical;
+    this.user = user;
+  }
+
+  // ---------------------------------------------------------------- mapping
+
+  /**
+   * Maps `size` bytes at `virt` to `phys` with 4 KiB pages, creating tables. All or nothing: fails with
+   * `already-mapped` if any page is present, `out-of-frames` if a table cannot be allocated (tables made by the call
+   * are given back).
+   */
+  map(virt: number, phys: number, size: number, protection: Protection): MapResult {
+    this.checkRange(virt, size);
+    checkPhysAddr("phys", phys);
+    checkAligned("phys", phys, PAGE);
+    if (phys + size > 2 ** this.host.physicalAddressBits) {
+      throw new InvalidArgumentError("phys", phys, `range ends beyond MAXPHYADDR (${this.host.physicalAddressBits} bits)`);
+    }
+    const { lo: flagsLo, hi: flagsHi } = this.protectionBits(protection);
+    const tables = this.host.tables;
+    const pml4 = this.mmu.pml4Base;
+    for (let v = virt; v < virt + size; v += PAGE) {
+      if (this.presentLeaf(pml4, v) !== 0) {
+        return { ok: false, reason: "already-mapped", address: v, message: `0x${v.toString(16)} is already mapped` };
+      }
+    }
+    const undo: UndoLog = [];
+    for (let v = virt; v < virt + size; v += PAGE) {
+      if (tables.pteFor(pml4, v, undo) < 0) {
+        tables.rollback(undo);
+        return { ok: false, reason: "out-of-frames", address: v, message: "no frame for a page table" };
+      }
+    }
+    for (let offset = 0; offset < size; offset += PAGE) {
+      const pte = tables.pteFor(pml4, virt + offset, null);
+      tables.write(pte, flagsLo | addressLo(phys + offset), flagsHi | addressHi(phys + offset));
+      this.mmu.invalidate(virt + offset);
+    }
+    return { ok: true };
+  }
+
+  /** 1 when a present leaf maps `v` with a PTE, 2 when a large page does, 0 when nothing is mapped. */
+  private presentLeaf(pml4: number, v: number): number {
+    if (!this.host.tables.leafFor(pml4, v, this.scratch)) return 0;
+    return this.scratch[1] === 1 ? 1 : 2;
+  }
+
+  /**
+   * Removes the mappings of `size` bytes at `virt`. Frames mapped with {@link map} stay the caller's; a frame the
+   * page owned (mem_allocatePage) is released. Unmapped pages in the range are skipped.
+   * @throws InvalidArgumentError if a large page lies in the range (ksim does not split large pages); nothing changes.
+   */
+  unmap(virt: number, size: number): void {
+    this.checkRange(virt, size);
+    const pml4 = this.mmu.pml4Base;
+    for (let v = virt; v < virt + size; v += PAGE) {
+      if (this.presentLeaf(pml4, v) === 2) throw new InvalidArgumentError("virt", v, "mapped by a large page");
+    }
+    const tables = this.host.tables;
+    for (let v = virt; v < virt + size; v += PAGE) {
+      const pte = tables.pteFor(pml4, v, null);
+      if (pte === 0) continue;
+      const lo = tables.lo(pte);
+      const hi = tables.hi(pte);
+      if (lo === 0 && hi === 0) continue;
+      tables.write(pte, 0, 0);
+      this.mmu.invalidate(v);
+      if (lo & PTE_OWNED) {
+        const frame = entryAddress(lo, hi);
+        const frames = this.host.frames;
+        if (frames.isManaged(frame) && frames.refCount(frame) > 0) frames.release(frame);
+      }
+    }
+  }
+
+  /**
+   * Changes the protection of every page in the range, keeping frames, A/D and software bits.
+   * @throws InvalidArgumentError if a page in the range is not mapped with a 4 KiB page; nothing changes.
+   */
+  protect(virt: number, size: number, protection: Protection): void {
+    this.checkRange(virt, size);
+    const { lo: flagsLo, hi: flagsHi } = this.protectionBits(protection);
+    const pml4 = this.mmu.pml4Base;
+    for (let v = virt; v < virt + size; v += PAGE) {
+      if (this.presentLeaf(pml4, v) !== 1) {
+        throw new InvalidArgumentError("virt", v, "not mapped by a present 4 KiB page");
+      }
+    }
+    const tables = this.host.tables;
+    for (let v = virt; v < virt + size; v += PAGE) {
+      const pte = tables.pteFor(pml4, v, null);
+      const lo = tables.lo(pte);
+      const hi = tables.hi(pte);
+      tables.write(pte, (lo & (PTE_ADDR_LO | PTE_A | PTE_D | PTE_OWNED)) | flagsLo, (hi & (PTE_ADDR_HI | PTE_HI_COW)) | flagsHi);
+      this.mmu.invalidate(v);
+    }
+  }
+
+  private protectionBits(protection: Protection): { lo: number; hi: number } {
+    if (typeof protection !== "object" || protection === null) {
+      throw new InvalidArgumentError("protection", protection, "not a Protection object");
+    }
+    const type = protection.memoryType;
+    let index = 0;
+    if (type !== undefined) {
+      index = this.patIndexOf(type);
+    }
+    const lo =
+      PTE_P |
+      (protection.writable ? PTE_RW : 0) |
+      (protection.user ? PTE_US : 0) |
+      (protection.global ? PTE_G : 0) |
+      patBits(index, false);
+    return { lo, hi: protection.executable ? 0 : PTE_HI_XD };
+  }
+
+  /** The first PAT entry programmed with `type`. */
+  private patIndexOf(type: MemoryTypeValue): number {
+    for (let i = 0; i < 8; i++) if (this.mmu.patEntry(i) === type) return i;
+    throw new InvalidArgumentError("memoryType", type, "no PAT entry is programmed with this memory type");
+  }
+
+  /** The physical address `virt` maps to, or -1. Does not touch A/D bits or the TLB. */
+  translate(virt: number): number {
+    this.checkAddress(virt, 1);
+    return this.host.resolve(this.mmu.pml4Base, virt);
+  }
+
+  // ---------------------------------------------------------------- checks
+
+  private checkRange(virt: number, size: number): void {
+    this.checkAddress(virt, size);
+    checkAligned("virt", virt, PAGE);
+    checkSize("size", size);
+    checkAligned("size", size, PAGE);
+  }
+
+  /** `virt` must be an integer; `[virt, virt + length)` must lie in the 48-bit linear space (else #GP). */
+  private checkAddress(virt: number, length: number): void {
+    checkInteger("virt", virt, 0, Number.MAX_SAFE_INTEGER);
+    checkInteger("length", length, 0);
+    if (virt + length > LINEAR_LIMIT_48) {
+      throw new GeneralProtectionFault(virt, "access beyond the 48-bit linear space (non-canonical)");
+    }
+  }
+
+  // ---------------------------------------------------------------- translation for accesses
+
+  /** Translates `virt` for `access`, refreshing the one-page caches; throws the fault. */
+  private resolve(virt: number, access: AccessKind): number {
+    const phys = this.mmu.lookup(virt, access, this.user);
+    if (phys < 0) throw this.mmu.faultError();
+    const offset = virt & 0xfff;
+    if (access === Access.Write) {
+      this.wBase = virt - offset;
+      this.wPhys = phys - offset;
+      this.wEpoch = this.mmu.epoch;
+    } else {
+      this.rBase = virt - offset;
+      this.rPhys = phys - offset;
+      this.rEpoch = this.mmu.epoch;
+    }
+    return phys;
+  }
+
+  // ---------------------------------------------------------------- scalar accesses
+
+  read8(virt: number): number {
+    const off = virt - this.rBase;
+    if ((off & 0xfff) === off && this.rEpoch === this.mmu.epoch) return this.mem.read8(this.rPhys + off);
+    this.checkAddress(virt, 1);
+    return this.mem.read8(this.resolve(virt, Access.Read));
+  }
+
+  read16(virt: number): number {
+    const off = virt - this.rBase;
+    if ((off & 0xfff) === off && off <= 4094 && this.rEpoch === this.mmu.epoch) return this.mem.read16(this.rPhys + off);
+    this.checkAddress(virt, 2);
+    if ((virt & 0xfff) > 4094) return this.read8(virt) | (this.read8(virt + 1) << 8);
+    return this.mem.read16(this.resolve(virt, Access.Read));
+  }
+
+  read32(virt: number): number {
+    const off = virt - this.rBase;
+    if ((off & 0xfff) === off && off <= 4092 && this.rEpoch === this.mmu.epoch) return this.mem.read32(this.rPhys + off);
+    return this.read32Slow(virt);
+  }
+
+  private read32Slow(virt: number): number {
+    this.checkAddress(virt, 4);
+    if ((virt & 0xfff) > 4092) {
+      return (this.read16(virt) | (this.read16(virt + 2) << 16)) >>> 0;
+    }
+    return this.mem.read32(this.resolve(virt, Access.Read));
+  }
+
+  read64(virt: number): bigint {
+    this.checkAddress(virt, 8);
+    if ((virt & 0xfff) > 4088) return BigInt(this.read32(virt)) | (BigInt(this.read32(virt + 4)) << 32n);
+    return this.mem.read64(this.resolve(virt, Access.Read));
+  }
+
+  write8(virt: number, value: number): void {
+    const off = virt - this.wBase;
+    if ((off & 0xfff) === off && this.wEpoch === this.mmu.epoch) {
+      this.mem.write8(this.wPhys + off, value);
+      return;
+    }
+    this.checkAddress(virt, 1);
+    this.mem.write8(this.resolve(virt, Access.Write), value);
+  }
+
+  write16(virt: number, value: number): void {
+    const off = virt - this.wBase;
+    if ((off & 0xfff) === off && off <= 4094 && this.wEpoch === this.mmu.epoch) {
+      this.mem.write16(this.wPhys + off, value);
+      return;
+    }
+    this.checkAddress(virt, 2);
+    if ((virt & 0xfff) > 4094) {
+      this.write8(virt, value & 0xff);
+      this.write8(virt + 1, (value >>> 8) & 0xff);
+      return;
+    }
+    this.mem.write16(this.resolve(virt, Access.Write), value);
+  }
+
+  write32(virt: number, value: number): void {
+    const off = virt - this.wBase;
+    if ((off & 0xfff) === off && off <= 4092 && this.wEpoch === this.mmu.epoch) {
+      this.mem.write32(this.wPhys + off, value);
+      return;
+    }
+    this.checkAddress(virt, 4);
+    if ((virt & 0xfff) > 4092) {
+      this.write16(virt, value & 0xffff);
+      this.write16(virt + 2, (value >>> 16) & 0xffff);
+      return;
+    }
+    this.mem.write32(this.resolve(virt, Access.Write), value);
+  }
+
+  write64(virt: number, value: bigint): void {
+    this.checkAddress(virt, 8);
+    if ((virt & 0xfff) > 4088) {
+      // Probe both pages first so a fault on the second leaves the first untouched.
+      this.resolve(virt + 8 - 1, Access.Write);
+      this.write32(virt, Number(value & 0xffff_ffffn));
+      this.write32(virt + 4, Number((value >> 32n) & 0xffff_ffffn));
+      return;
+    }
+    this.mem.write64(this.resolve(virt, Access.Write), value);
+  }
+
+  // ---------------------------------------------------------------- bulk accesses
+
+  /** memset: translates each page for writing and fills physically contiguous runs at once. */
+  fill(virt: number, length: number, byte: number): void {
+    this.checkAddress(virt, length);
+    checkInteger("byte", byte, 0, 255);
+    let runStart = -1;
+    let runLength = 0;
+    let v = virt;
+    const end = virt + length;
+    while (v < end) {
+      const chunk = Math.min(PAGE - (v & 0xfff), end - v);
+      const phys = this.resolve(v, Access.Write);
+      if (runStart >= 0 && runStart + runLength === phys) {
+        runLength += chunk;
+      } else {
+        if (runStart >= 0) this.mem.fill(runStart, runLength, byte);
+        runStart = phys;
+        runLength = chunk;
+      }
+      v += chunk;
+    }
+    if (runStart >= 0) this.mem.fill(runStart, runLength, byte);
+  }
+
+  /** memmove between virtual ranges. Overlapping ranges go through a temporary buffer. */
+  copy(destination: number, source: number, length: number): void {
+    this.checkAddress(destination, length);
+    this.checkAddress(source, length);
+    if (length === 0) return;
+    if (destination < source + length && source < destination + length) {
+      const temp = new Uint8Array(length);
+      this.read(source, temp);
+      this.write(destination, temp);
+      return;
+    }
+    let done = 0;
+    while (done < length) {
+      const s = source + done;
+      const d = destination + done;
+      const chunk = Math.min(PAGE - (s & 0xfff), PAGE - (d & 0xfff), length - done);
+      const from = this.resolve(s, Access.Read);
+      const to = this.resolve(d, Access.Write);
+      this.mem.copy(to, from, chunk);
+      done += chunk;
+    }
+  }
+
+  /** Reads `into.length` bytes at `virt`, page by page. */
+  read(virt: number, into: Uint8Array): void {
+    this.checkAddress(virt, into.length);
+    let done = 0;
+    while (done < into.length) {
+      const v = virt + done;
+      const chunk = Math.min(PAGE - (v & 0xfff), into.length - done);
+      this.mem.read(this.resolve(v, Access.Read), into.subarray(done, done + chunk));
+      done += chunk;
+    }
+  }
+
+  /** Writes all of `from` at `virt`, page by page. */
+  write(virt: number, from: Uint8Array): void {
+    this.checkAddress(virt, from.length);
+    let done = 0;
+    while (done < from.length) {
+      const v = virt + done;
+      const chunk = Math.min(PAGE - (v & 0xfff), from.length - done);
+      this.mem.write(this.resolve(v, Access.Write), from.subarray(done, done + chunk));
+      done += chunk;
+    }
+  }
+}
