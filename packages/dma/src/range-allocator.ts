@@ -340,7 +340,7 @@ export class RangeAllocator {
     const l = this.#maxLength[this.#left[t]!]!;
     const r = this.#maxLength[this.#right[t]!]!;
     const own = this.#length[t]!;
-    this.#maxLength[t] = own > l ? (own > r ? own : r) : l > r ? l : r;
+    this.#maxLength[t] = Math.max(own, l, r);
   }
 
   /** Recomputes subtree maxima on the path from the root to the node keyed `key` (after editing it in place). */
