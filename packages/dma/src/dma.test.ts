@@ -1,4 +1,4 @@
-import { InvalidArgumentError, KERNEL_OWNER, MemoryType, type OwnerContext, PageFault } from "@ksim/core";
+import { Access, InvalidArgumentError, KERNEL_OWNER, MemoryType, type OwnerContext, PageFault } from "@ksim/core";
 import { BusMasterDisabledError } from "@ksim/machine";
 import { describe, expect, it } from "vitest";
 import { drainFrames, MiB, makeStack, PAGE, type Stack } from "../test/stack.js";
@@ -61,6 +61,10 @@ describe("mem_allocateDMA", () => {
         memoryType: MemoryType.UC,
       });
     }
+    // The MMU refuses a user-mode access and an instruction fetch.
+    expect(s.arch.mmu.translate(virt, Access.Read, true)).toBe(-1);
+    expect(s.arch.mmu.lastFault.errorCode & 0x4).toBe(0x4);
+    expect(s.arch.mmu.translate(virt, Access.Execute, false)).toBe(-1);
     const contents = new Uint8Array(6 * PAGE);
     s.arch.memory.read(virt, contents);
     expect(contents.every((b) => b === 0)).toBe(true);

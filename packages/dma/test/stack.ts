@@ -1,10 +1,18 @@
 // The machine the DMA tests run on: a real board (@ksim/machine), the real buddy frame allocator (@ksim/pmm) and an
 // architecture, with each user of the frame allocator behind its own TrackingFrames so that leaks show by owner.
-import type { MemoryTypeValue, OwnerContext, PhysAddr, VirtAddr, VirtualWindow } from "@ksim/core";
+
+import { X86_64 } from "@ksim/arch-x86_64";
+import {
+  Access,
+  type MemoryTypeValue,
+  type OwnerContext,
+  type PhysAddr,
+  type VirtAddr,
+  type VirtualWindow,
+} from "@ksim/core";
 import { Machine } from "@ksim/machine";
 import { BuddyAllocator } from "@ksim/pmm";
-import { Dma, type DmaArch } from "../src/index.js";
-import { PageMapArch } from "../src/testing/page-map-arch.js";
+import { Dma } from "../src/index.js";
 import { TrackingFrames } from "../src/testing/tracking-frames.js";
 
 export const PAGE = 0x1000;
@@ -26,7 +34,7 @@ export interface Stack {
   readonly archFrames: TrackingFrames;
   /** The frames the DMA layer took (buffers). */
   readonly dmaFrames: TrackingFrames;
-  readonly arch: DmaArch;
+  readonly arch: X86_64;
   readonly dma: Dma;
   /** mem_getPhysicalAddress(NULL, virt). */
   physicalAddress(virt: VirtAddr): PhysAddr;
@@ -46,7 +54,7 @@ export function makeStack(options: StackOptions = {}): Stack {
   const buddy = new BuddyAllocator(machine.firmwareMemoryMap);
   const archFrames = new TrackingFrames(buddy);
   const dmaFrames = new TrackingFrames(buddy);
-  const arch = new PageMapArch(machine.memory, archFrames);
+  const arch = new X86_64({ memory: machine.memory, frames: archFrames });
   const dma = new Dma({
     arch,
     frames: dmaFrames,
@@ -63,14 +71,16 @@ export function makeStack(options: StackOptions = {}): Stack {
     dma,
     physicalAddress: (virt) => arch.getPhysicalAddress(0, virt),
     page: (virt) => {
-      const e = arch.memory.entry(virt);
-      if (e === undefined) return null;
+      // What the MMU itself says (a kernel read; the walk also proves a user access would be refused below).
+      const phys = arch.mmu.translate(virt, Access.Read, false);
+      if (phys < 0) return null;
+      const t = arch.mmu.lastTranslation;
       return {
-        phys: e.phys,
-        writable: e.protection.writable,
-        user: e.protection.user,
-        executable: e.protection.executable,
-        memoryType: e.protection.memoryType ?? 6,
+        phys,
+        writable: t.writable,
+        user: t.user,
+        executable: t.executable,
+        memoryType: t.memoryType,
       };
     },
   };
