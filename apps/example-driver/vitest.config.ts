@@ -1,0 +1,3 @@
+import { ksimVitestConfig } from "../../vitest.shared.js";
+
+export default ksimVitestConfig("@ksim/example-driver");
