@@ -143,7 +143,13 @@ export type FrameProblem =
   | "not-allocated"
   | "double-free"
   | "not-a-run-start"
-  | "count-mismatch";
+  | "count-mismatch"
+  /** The frame is allocated (in use), so it cannot be reserved. */
+  | "in-use"
+  /** The frame has more than one reference: drop the others with `release` before freeing it. */
+  | "shared"
+  /** Unreserve named a frame that is not reserved. */
+  | "not-reserved";
 
 /** A free, release or reserve named a frame that the allocator cannot take back. Nothing was changed. */
 export class FrameError extends KsimError {
