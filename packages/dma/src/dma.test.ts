@@ -1,4 +1,12 @@
-import { Access, InvalidArgumentError, KERNEL_OWNER, MemoryType, type OwnerContext, PageFault } from "@ksim/core";
+import {
+  Access,
+  InvalidArgumentError,
+  KERNEL_OWNER,
+  KernelPanic,
+  MemoryType,
+  type OwnerContext,
+  PageFault,
+} from "@ksim/core";
 import { BusMasterDisabledError } from "@ksim/machine";
 import { describe, expect, it } from "vitest";
 import { drainFrames, MiB, makeStack, PAGE, type Stack } from "../test/stack.js";
@@ -382,6 +390,34 @@ describe("exhaustion returns 0 and leaks nothing", () => {
     const before = observe(s);
     expect(s.dma.mem_mapMMIO(FRAMEBUFFER, 2 * PAGE)).toBe(0);
     expect(s.dma.mapMMIO({ phys: FRAMEBUFFER, size: 2 * PAGE })).toMatchObject({ ok: false, reason: "window-full" });
+    expect(observe(s)).toEqual(before);
+  });
+
+  it("a request larger than the whole MMIO window fails at once with window-full", () => {
+    const s = makeStack();
+    const before = observe(s);
+    expect(s.dma.mem_mapMMIO(2 ** 40, 2 ** 40)).toBe(0);
+    expect(s.dma.mapMMIO({ phys: 2 ** 40, size: 2 ** 40 })).toMatchObject({ ok: false, reason: "window-full" });
+    expect(observe(s)).toEqual(before);
+  });
+
+  it("a page mapped behind the layer's back inside its window is a kernel panic, after giving everything back", () => {
+    const s = makeStack();
+    const first = s.dma.mem_allocateDMA(PAGE);
+    const intruder = s.buddy.allocFrame();
+    const next = first + 2 * PAGE; // where the next buffer goes (after the guard page)
+    const protection = { writable: true, user: false, executable: false };
+    expect(s.arch.memory.map(next + PAGE, intruder, PAGE, protection)).toEqual({ ok: true });
+    const before = observe(s);
+    let thrown: unknown;
+    try {
+      s.dma.mem_allocateDMA(2 * PAGE);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(KernelPanic);
+    expect((thrown as KernelPanic).stopName).toBe("MEMORY_MANAGEMENT_ERROR");
+    expect((thrown as Error).message).toMatch(/mapped by someone else/);
     expect(observe(s)).toEqual(before);
   });
 

@@ -12,6 +12,7 @@ import {
   isPowerOfTwo,
   KernelPanic,
   kernelOnlyOwners,
+  type MapResult,
   MemoryType,
   type MemoryTypeValue,
   type OwnerContext,
@@ -154,8 +155,10 @@ export class Dma implements DmaApi {
   readonly #mmioRanges: RangeAllocator;
   /** Live buffers and mappings by first mapped page. Not a hot path: one lookup per allocate or free. */
   readonly #live = new Map<VirtAddr, Live>();
-  /** Recently released first pages, oldest first. */
-  readonly #released = new Map<VirtAddr, Kind>();
+  /** First pages of the last {@link RELEASE_HISTORY} releases (a ring; read only to name a double free). */
+  readonly #released = new Float64Array(RELEASE_HISTORY).fill(-1);
+  readonly #releasedKind = new Uint8Array(RELEASE_HISTORY);
+  #releasedNext = 0;
   #dmaBytes = 0;
   #mmioBytes = 0;
 
@@ -314,10 +317,10 @@ export class Dma implements DmaApi {
     }
     const phys = frames.address;
     const mapped = this.#map(virt, phys, bytes, MemoryType.UC);
-    if (mapped !== null) {
+    if (!mapped.ok) {
       this.frames.free(phys, pages);
       this.#dmaRanges.free(virt, bytes + this.#guard());
-      return { ok: false, reason: "out-of-memory", message: `mem_allocateDMA(${size}): ${mapped}` };
+      return this.#mapFailure(mapped, `mem_allocateDMA(${size})`);
     }
     // Zeroed through the new mapping, as the kernel would: frames may hold a previous owner's data.
     this.arch.memory.fill(virt, bytes, 0);
@@ -367,8 +370,12 @@ export class Dma implements DmaApi {
     const offset = phys - first;
     const pages = Math.ceil((offset + size) / page);
     const bytes = pages * page;
+    // Virtual space first: a request larger than the window fails here without a page-by-page RAM check.
+    const base = this.#mmioRanges.allocate(bytes + this.#guard(), page);
+    if (base < 0) return this.#windowFull(this.mmioWindow, bytes);
     for (let frame = first; frame < first + bytes; frame += page) {
       if (this.frames.isManaged(frame)) {
+        this.#mmioRanges.free(base, bytes + this.#guard());
         throw new DmaError(
           "managed-ram",
           phys,
@@ -377,12 +384,10 @@ export class Dma implements DmaApi {
         );
       }
     }
-    const base = this.#mmioRanges.allocate(bytes + this.#guard(), page);
-    if (base < 0) return this.#windowFull(this.mmioWindow, bytes);
     const mapped = this.#map(base, first, bytes, memoryType);
-    if (mapped !== null) {
+    if (!mapped.ok) {
       this.#mmioRanges.free(base, bytes + this.#guard());
-      return { ok: false, reason: "out-of-memory", message: `mem_mapMMIO(${formatHex(phys)}, ${size}): ${mapped}` };
+      return this.#mapFailure(mapped, `mem_mapMMIO(${formatHex(phys)}, ${size})`);
     }
     const virt = base + offset;
     this.#remember({ kind: "mmio", virt, base, phys, size, pages, memoryType, owner: this.owners.current() });
@@ -447,6 +452,12 @@ export class Dma implements DmaApi {
     limit: number,
   ): { ok: true; address: PhysAddr } | { ok: false; reason: DmaFailureReason; message: string } {
     const bytes = pages * this.#page;
+    if (pages === 1 && align === this.#page && limit >= 2 ** this.arch.physicalAddressBits) {
+      // The common case, one unconstrained frame, takes the allocator's hot path.
+      const frame = this.frames.allocFrame();
+      if (frame !== 0) return { ok: true, address: frame };
+      return { ok: false, reason: "out-of-memory", message: "mem_allocateDMA: no free frame" };
+    }
     let result = this.frames.allocate({ count: pages, align, limit });
     if (result.ok && boundary !== 0 && crosses(result.address, bytes, boundary)) {
       this.frames.free(result.address, pages);
@@ -456,20 +467,29 @@ export class Dma implements DmaApi {
     return { ok: false, reason: result.reason, message: `mem_allocateDMA: ${pages} frame(s): ${result.message}` };
   }
 
-  /** Maps kernel-only pages; returns null on success or why page tables could not be built (nothing changed). */
-  #map(virt: VirtAddr, phys: PhysAddr, bytes: number, memoryType: MemoryTypeValue): string | null {
+  /** Maps kernel-only, non-executable, global pages of the given memory type (all or nothing). */
+  #map(virt: VirtAddr, phys: PhysAddr, bytes: number, memoryType: MemoryTypeValue): MapResult {
     const protection: Protection = { writable: true, user: false, executable: false, memoryType, global: true };
-    const result = this.arch.memory.map(virt, phys, bytes, protection);
-    if (result.ok) return null;
+    return this.arch.memory.map(virt, phys, bytes, protection);
+  }
+
+  /**
+   * What a failed map means, once the caller has rolled back: no frame for a page table is exhaustion;
+   * a page already mapped inside a window this layer alone manages is corruption, a kernel panic.
+   */
+  #mapFailure(
+    result: MapResult & { ok: false },
+    call: string,
+  ): { ok: false; reason: "out-of-memory"; message: string } {
     if (result.reason === "already-mapped") {
-      // Nothing but this layer maps pages in its windows: someone else has written into them.
       throw new KernelPanic(
         "MEMORY_MANAGEMENT_ERROR",
         "dma",
-        `${this.arch.formatAddress(result.address)} in a DMA/MMIO window is mapped by someone else: ${result.message}`,
+        `${call}: ${this.arch.formatAddress(result.address)} in the DMA/MMIO windows is mapped by someone else ` +
+          `(${result.message})`,
       );
     }
-    return `no frame for a page table: ${result.message}`;
+    return { ok: false, reason: "out-of-memory", message: `${call}: no frame for a page table (${result.message})` };
   }
 
   #windowFull(window: VirtualWindow, bytes: number): { ok: false; reason: "window-full"; message: string } {
@@ -482,25 +502,44 @@ export class Dma implements DmaApi {
 
   #remember(live: Live): void {
     this.#live.set(live.base, live);
-    this.#released.delete(live.base);
   }
 
   #forget(live: Live): void {
     this.#live.delete(live.base);
-    this.#released.set(live.base, live.kind);
-    if (this.#released.size > RELEASE_HISTORY) {
-      this.#released.delete(this.#released.keys().next().value as VirtAddr);
+    this.#released[this.#releasedNext] = live.base;
+    this.#releasedKind[this.#releasedNext] = live.kind === "dma" ? 0 : 1;
+    this.#releasedNext = (this.#releasedNext + 1) % RELEASE_HISTORY;
+  }
+
+  /** Whether a buffer (or mapping) of `kind` starting at page `base` was released recently. */
+  #wasReleased(kind: Kind, base: VirtAddr): boolean {
+    const k = kind === "dma" ? 0 : 1;
+    for (let i = 0; i < RELEASE_HISTORY; i++) {
+      if (this.#released[i] === base && this.#releasedKind[i] === k) return true;
     }
+    return false;
   }
 
   /** The live buffer or mapping that `virt` and `size` name exactly; otherwise throws a DmaError saying why. */
   #find(kind: Kind, call: string, virt: VirtAddr, size: number): Live {
+    const window = kind === "dma" ? this.dmaWindow : this.mmioWindow;
+    const page = this.#page;
+    const base = alignDown(virt, page);
+    const live = virt >= window.base && virt < window.base + window.size ? this.#live.get(base) : undefined;
+    if (live !== undefined && live.virt === virt && live.kind === kind) {
+      if (Math.ceil((virt - base + size) / page) === live.pages) return live;
+    }
+    throw this.#whyNot(kind, call, virt, size);
+  }
+
+  /** The error for a release that names no live buffer or mapping exactly (the slow path, messages built here). */
+  #whyNot(kind: Kind, call: string, virt: VirtAddr, size: number): DmaError {
     const what = kind === "dma" ? "DMA buffer" : "MMIO mapping";
     const window = kind === "dma" ? this.dmaWindow : this.mmioWindow;
     const fmt = (v: number) => this.arch.formatAddress(v);
     const head = `${call}(${fmt(virt)}, ${size})`;
     if (virt < window.base || virt >= window.base + window.size) {
-      throw new DmaError(
+      return new DmaError(
         "outside-window",
         virt,
         `${head}: not in the ${window.name} window [${fmt(window.base)}, ${fmt(window.base + window.size)})`,
@@ -511,28 +550,25 @@ export class Dma implements DmaApi {
     const live = this.#live.get(base);
     if (live !== undefined && live.virt === virt) {
       const pages = Math.ceil((virt - base + size) / page);
-      if (pages !== live.pages) {
-        throw new DmaError(
-          "size-mismatch",
-          virt,
-          `${head}: the ${what} there is ${live.size} bytes (${live.pages} page(s)); ${size} bytes cover ${pages}`,
-        );
-      }
-      return live;
+      return new DmaError(
+        "size-mismatch",
+        virt,
+        `${head}: the ${what} there is ${live.size} bytes (${live.pages} page(s)); ${size} bytes cover ${pages}`,
+      );
     }
     for (const other of this.#live.values()) {
       if (other.kind === kind && virt >= other.base && virt < other.base + other.pages * page) {
-        throw new DmaError(
+        return new DmaError(
           "interior-pointer",
           virt,
           `${head}: points inside the ${what} at ${fmt(other.virt)} (${other.size} bytes); pass ${fmt(other.virt)}`,
         );
       }
     }
-    if (this.#released.get(base) === kind) {
-      throw new DmaError("double-free", virt, `${head}: the ${what} at this address was released already`);
+    if (this.#wasReleased(kind, base)) {
+      return new DmaError("double-free", virt, `${head}: the ${what} at this address was released already`);
     }
-    throw new DmaError("not-allocated", virt, `${head}: no ${what} was made at this address`);
+    return new DmaError("not-allocated", virt, `${head}: no ${what} was made at this address`);
   }
 
   #describe(live: Live): DmaMapping {
