@@ -223,8 +223,13 @@ export class BuddyAllocator implements FrameAllocator {
       }
     }
     const f = this.checkRun(address, count);
-    for (let g = f; g < f + count; g++) {
+    // Every frame must hold exactly one reference, and none after the first may start another run.
+    const first = (this.table.get(f) & REF_MASK) === 1 ? -1 : f;
+    const bad = first >= 0 ? first : this.table.findMismatch(f + 1, f + count, REF_MASK | RUN_START, 1);
+    if (bad >= 0) {
+      const g = bad;
       const v = this.table.get(g);
+      // findMismatch stopped here: either the frame is not held exactly once, or it starts another run.
       const ref = v & REF_MASK;
       if (ref !== 1) {
         throw ref === 0

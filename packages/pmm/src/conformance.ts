@@ -18,6 +18,17 @@ import {
   usableFrames,
 } from "./reference-model.js";
 
+export {
+  deepEqual,
+  type ModelOp,
+  ReferenceModel,
+  randomOps,
+  releaseEverything,
+  runModelOps,
+  seededRandom,
+  usableFrames,
+} from "./reference-model.js";
+
 const MiB = 0x10_0000;
 const GiB = 0x4000_0000;
 const { Usable, Reserved, AcpiReclaimable } = MemoryRegionType;

@@ -99,6 +99,25 @@ export class FrameTable {
     return -1;
   }
 
+  /** The first frame in [start, end) whose word masked with `mask` differs from `value`; -1 if none. */
+  findMismatch(start: number, end: number, mask: number, value: number): number {
+    let f = start;
+    while (f < end) {
+      const sectionEnd = Math.min(end, ((f >>> SECTION_SHIFT) + 1) * SECTION_FRAMES);
+      const s = this.sections[f >>> SECTION_SHIFT];
+      if (s === undefined) {
+        if (value !== 0) return f;
+      } else {
+        const base = f - (f & SECTION_MASK);
+        for (let i = f & SECTION_MASK, last = sectionEnd - base; i < last; i++) {
+          if ((s[i]! & mask) !== value) return base + i;
+        }
+      }
+      f = sectionEnd;
+    }
+    return -1;
+  }
+
   /** How many frames of [start, end) have any bit of `mask` set. */
   count(start: number, end: number, mask: number): number {
     let n = 0;

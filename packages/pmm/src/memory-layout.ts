@@ -26,7 +26,7 @@ export interface UsableLayout {
 }
 
 /**
- * Computes which frames are usable RAM: every `Usable` entry shrunk inward to whole frames, minus every other entry
+ * Computes which frames are usable RAM: the `Usable` entries (merged, then shrunk inward to whole frames), minus every other entry
  * (a user-given list may overlap; reserved wins), minus the first MiB. Adjacent pieces are merged, so an allocated
  * run always lies inside one range.
  * @throws InvalidArgumentError if an entry is malformed or usable RAM reaches above 4 TiB.
@@ -44,9 +44,7 @@ export function computeUsableLayout(map: FirmwareMemoryMap): UsableLayout {
       throw new InvalidArgumentError(`memoryMap[${i}].length`, length, "not a length within the physical space");
     }
     if (type === MemoryRegionType.Usable) {
-      const start = Math.ceil(base / PAGE_SIZE);
-      const end = Math.floor((base + length) / PAGE_SIZE);
-      if (end > start) usable.push([start, end]);
+      if (length > 0) usable.push([base, base + length]); // bytes: merged before rounding to frames
     } else {
       // Any frame a reserved entry touches is unusable.
       const start = Math.floor(base / PAGE_SIZE);
@@ -55,7 +53,13 @@ export function computeUsableLayout(map: FirmwareMemoryMap): UsableLayout {
     }
   });
   holes.push([0, LOW_RESERVED_FRAMES]);
-  const merged = subtract(mergeRanges(usable), mergeRanges(holes));
+  const usableFrames: [number, number][] = [];
+  for (const [b, e] of mergeRanges(usable)) {
+    const start = Math.ceil(b / PAGE_SIZE);
+    const end = Math.floor(e / PAGE_SIZE);
+    if (end > start) usableFrames.push([start, end]);
+  }
+  const merged = subtract(usableFrames, mergeRanges(holes));
   const frameLimit = merged.length === 0 ? 0 : merged[merged.length - 1]![1];
   if (frameLimit > MAX_MANAGED_FRAMES) {
     throw new InvalidArgumentError(
