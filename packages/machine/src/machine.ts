@@ -19,7 +19,7 @@ import {
 } from "./layout.js";
 import { PhysicalBus } from "./physical-bus.js";
 import { PortSpace } from "./port-io.js";
-import { SparseRam } from "./sparse-ram.js";
+import type { SparseRam } from "./sparse-ram.js";
 
 /** How to build a {@link Machine}. */
 export interface MachineOptions {
@@ -41,9 +41,8 @@ export interface MachineStats {
   /** Port reads and writes that reached no device (counted per byte). */
   readonly unclaimedPortReads: number;
   readonly unclaimedPortWrites: number;
-  /** RAM chunks holding host memory, their size, and the bytes they take. */
+  /** RAM chunks holding host memory (low and high RAM together), and the host bytes they take. */
   readonly ramChunksAllocated: number;
-  readonly ramChunkSize: number;
   readonly ramBytesAllocated: number;
   /** MSI messages delivered or queued. */
   readonly interruptMessages: number;
@@ -58,8 +57,10 @@ export interface MachineStats {
  */
 export class Machine {
   readonly layout: PhysicalLayout;
-  /** The RAM itself, addressed by RAM offset (low RAM first, then the part above 4 GiB). */
-  readonly ram: SparseRam;
+  /** RAM below the PCI hole, addressed from physical 0. */
+  readonly lowRam: SparseRam;
+  /** RAM from 4 GiB (offset 0 is physical 4 GiB), or null when all RAM fits below the hole. */
+  readonly highRam: SparseRam | null;
   readonly addressMap: AddressMap;
   /** The whole physical address space as the CPU sees it. */
   readonly memory: PhysicalMemory;
@@ -81,9 +82,10 @@ export class Machine {
     const strict = options.strict ?? false;
     if (typeof strict !== "boolean") throw new InvalidArgumentError("strict", strict, "must be a boolean");
     this.layout = buildPhysicalLayout(options.ramSize, options.lowMemoryTop ?? DEFAULT_LOW_MEMORY_TOP);
-    this.ram = new SparseRam(this.layout.ramSize);
     this.addressMap = new AddressMap(this.layout);
-    this.#bus = new PhysicalBus(this.ram, this.addressMap, strict);
+    this.#bus = new PhysicalBus(this.addressMap, strict);
+    this.lowRam = this.#bus.lowRam;
+    this.highRam = this.#bus.highRam;
     this.memory = this.#bus;
     this.ports = new PortSpace();
     // sendMessage writes through memory, so CPU writes, device DMA and sendMessage share one path.
@@ -132,9 +134,8 @@ export class Machine {
       lastUnbackedAddress: counters.lastUnbackedAddress,
       unclaimedPortReads: this.ports.counters.unclaimedReads,
       unclaimedPortWrites: this.ports.counters.unclaimedWrites,
-      ramChunksAllocated: this.ram.allocatedChunks,
-      ramChunkSize: this.ram.chunkSize,
-      ramBytesAllocated: this.ram.allocatedBytes,
+      ramChunksAllocated: this.lowRam.allocatedChunks + (this.highRam?.allocatedChunks ?? 0),
+      ramBytesAllocated: this.lowRam.allocatedBytes + (this.highRam?.allocatedBytes ?? 0),
       interruptMessages: this.interrupts.messageCount,
       interruptLineChanges: this.interrupts.lineChangeCount,
     };

@@ -328,7 +328,7 @@ describe("sparse RAM through physical memory", () => {
     expect(machine.stats.ramChunksAllocated).toBe(0);
     memory.write8(0x20_0001, 1);
     expect(machine.stats.ramChunksAllocated).toBe(1);
-    memory.fill(0x20_0000, machine.stats.ramChunkSize, 0);
+    memory.fill(0x20_0000, machine.lowRam.chunkSize, 0);
     expect(machine.stats.ramChunksAllocated).toBe(0);
     expect(memory.read8(0x20_0001)).toBe(0);
   });

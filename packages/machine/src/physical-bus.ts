@@ -10,7 +10,11 @@ import {
 } from "@ksim/core";
 import type { AddressMap, Region } from "./address-map.js";
 import { HIGH_RAM_BASE } from "./layout.js";
-import type { SparseRam } from "./sparse-ram.js";
+import { SparseRam } from "./sparse-ram.js";
+
+/** Low RAM (at most 3.5 GiB) always uses 64 KiB chunks, so the hot path shifts and masks by constants. */
+const LOW_SHIFT = 16;
+const LOW_MASK = 0xffff;
 
 const RAM_BACKING: MemoryBacking = Object.freeze({ kind: "ram" });
 const NO_BACKING: MemoryBacking = Object.freeze({ kind: "none" });
@@ -32,7 +36,9 @@ const COPY_BLOCK = 0x1_0000;
 /** A reused description of the stretch of address space starting at one address. */
 interface Cursor {
   kind: number;
-  /** RAM offset (RAM) or offset into the region. */
+  /** The RAM bank (low or high) for RAM. */
+  ram: SparseRam | null;
+  /** Offset into the RAM bank or into the region. */
   offset: number;
   /** Bytes from the address to the end of this stretch. */
   span: number;
@@ -59,78 +65,88 @@ export interface UnbackedCounters {
  * two 4-byte accesses, low half first).
  */
 export class PhysicalBus implements PhysicalMemory {
-  readonly ram: SparseRam;
+  /** RAM below the PCI hole: [0, lowRamEnd). */
+  readonly lowRam: SparseRam;
+  /** RAM from 4 GiB, or null on machines whose RAM fits below the hole. */
+  readonly highRam: SparseRam | null;
   readonly map: AddressMap;
   /** When true, an access that hits nothing throws `BusError` before anything is read or written. */
   readonly strict: boolean;
   readonly counters: UnbackedCounters = { unbackedReads: 0, unbackedWrites: 0, lastUnbackedAddress: -1 };
 
   // Fast-path copies of the RAM geometry.
-  private readonly views: DataView[];
-  private readonly zeroView: DataView;
-  private readonly shift: number;
-  private readonly mask: number;
-  private readonly chunkSize: number;
+  private readonly lowViews: DataView[];
+  private readonly lowZero: DataView;
   private readonly lowEnd: number;
   /** `lowEnd - (width - 1)`: an access of that width starting below it ends in low RAM. */
   private readonly lowLimit2: number;
   private readonly lowLimit4: number;
   private readonly lowLimit8: number;
+  private readonly highViews: DataView[];
+  private readonly highMask: number;
+  private readonly highChunkSize: number;
   private readonly highEnd: number;
-  /** Physical address minus RAM offset for high RAM. */
-  private readonly highDelta: number;
-  private readonly cursor: Cursor = { kind: HOLE, offset: 0, span: 0, region: null };
+  private readonly cursor: Cursor = { kind: HOLE, ram: null, offset: 0, span: 0, region: null };
 
-  constructor(ram: SparseRam, map: AddressMap, strict = false) {
-    this.ram = ram;
+  /**
+   * @param map the address map; its layout says how much RAM sits below the hole and above 4 GiB.
+   * @param strict whether unbacked accesses throw `BusError`.
+   */
+  constructor(map: AddressMap, strict = false) {
+    const { layout } = map;
     this.map = map;
     this.strict = strict;
-    this.views = ram.views;
-    this.zeroView = ram.zeroView;
-    this.shift = ram.chunkShift;
-    this.mask = ram.chunkMask;
-    this.chunkSize = ram.chunkSize;
-    this.lowEnd = map.layout.lowRamEnd;
+    this.lowRam = new SparseRam(layout.lowRamEnd);
+    if (this.lowRam.chunkShift !== LOW_SHIFT) throw new Error("low RAM must use 64 KiB chunks");
+    this.highRam = layout.highRamEnd > HIGH_RAM_BASE ? new SparseRam(layout.highRamEnd - HIGH_RAM_BASE) : null;
+    this.lowViews = this.lowRam.views;
+    this.lowZero = this.lowRam.zeroView;
+    this.lowEnd = layout.lowRamEnd;
     this.lowLimit2 = this.lowEnd - 1;
     this.lowLimit4 = this.lowEnd - 3;
     this.lowLimit8 = this.lowEnd - 7;
-    this.highEnd = map.layout.highRamEnd;
-    this.highDelta = HIGH_RAM_BASE - this.lowEnd;
+    this.highViews = this.highRam?.views ?? [];
+    this.highMask = this.highRam?.chunkMask ?? 0;
+    this.highChunkSize = this.highRam?.chunkSize ?? 1;
+    this.highEnd = layout.highRamEnd;
   }
 
   // ---- single accesses: fast path inline, the rest in `readSlow`/`writeSlow` ----
 
   /** Reads a byte. @throws InvalidArgumentError for a bad address; BusError when strict and unbacked. */
   read8(address: PhysAddr): number {
-    if (address >>> 0 === address && address < this.lowEnd) {
-      return this.views[address >>> this.shift]!.getUint8(address & this.mask);
-    }
-    return this.readSlow(address, 1);
+    const a = address >>> 0;
+    if (a === address && a < this.lowEnd) return this.lowViews[a >>> LOW_SHIFT]!.getUint8(a & LOW_MASK);
+    return this.readSlow(address, 1) | 0;
   }
 
   /** Reads a little-endian 16-bit value. Errors as {@link read8}. */
   read16(address: PhysAddr): number {
-    if (address >>> 0 === address && address < this.lowLimit2) {
-      const inChunk = address & this.mask;
-      if (inChunk < this.mask) return this.views[address >>> this.shift]!.getUint16(inChunk, true);
+    const a = address >>> 0;
+    if (a === address && a < this.lowLimit2) {
+      const inChunk = a & LOW_MASK;
+      if (inChunk < LOW_MASK) return this.lowViews[a >>> LOW_SHIFT]!.getUint16(inChunk, true);
     }
-    return this.readSlow(address, 2);
+    return this.readSlow(address, 2) | 0;
   }
 
   /** Reads an unsigned little-endian 32-bit value. Errors as {@link read8}. */
   read32(address: PhysAddr): number {
-    if (address >>> 0 === address && address < this.lowLimit4) {
-      const inChunk = address & this.mask;
-      if (inChunk <= this.mask - 3) return this.views[address >>> this.shift]!.getUint32(inChunk, true);
+    // `a` is the address as a uint32: equal to it only for integers in [0, 2^32), and cheaper to index with.
+    const a = address >>> 0;
+    if (a === address && a < this.lowLimit4) {
+      const inChunk = a & LOW_MASK;
+      if (inChunk <= LOW_MASK - 3) return this.lowViews[a >>> LOW_SHIFT]!.getUint32(inChunk, true);
     }
-    return this.readSlow(address, 4);
+    return this.readSlow(address, 4) >>> 0;
   }
 
   /** Reads an unsigned little-endian 64-bit value. Errors as {@link read8}. */
   read64(address: PhysAddr): bigint {
-    if (address >>> 0 === address && address < this.lowLimit8) {
-      const inChunk = address & this.mask;
-      if (inChunk <= this.mask - 7) return this.views[address >>> this.shift]!.getBigUint64(inChunk, true);
+    const a = address >>> 0;
+    if (a === address && a < this.lowLimit8) {
+      const inChunk = a & LOW_MASK;
+      if (inChunk <= LOW_MASK - 7) return this.lowViews[a >>> LOW_SHIFT]!.getBigUint64(inChunk, true);
     }
     return this.read64Slow(address);
   }
@@ -140,11 +156,12 @@ export class PhysicalBus implements PhysicalMemory {
    * @throws InvalidArgumentError for a bad address or value, changing nothing; BusError when strict and unbacked.
    */
   write8(address: PhysAddr, value: number): void {
-    if (address >>> 0 === address && address < this.lowEnd && (value & 0xff) === value) {
-      const index = address >>> this.shift;
-      const view = this.views[index]!;
-      if (view !== this.zeroView) view.setUint8(address & this.mask, value);
-      else if (value !== 0) this.ram.writableView(index).setUint8(address & this.mask, value);
+    const a = address >>> 0;
+    if (a === address && a < this.lowEnd && (value & 0xff) === value) {
+      const index = a >>> LOW_SHIFT;
+      const view = this.lowViews[index]!;
+      if (view !== this.lowZero) view.setUint8(a & LOW_MASK, value);
+      else if (value !== 0) this.lowRam.writableView(index).setUint8(a & LOW_MASK, value);
       return;
     }
     this.writeSlow(address, 1, value);
@@ -152,13 +169,14 @@ export class PhysicalBus implements PhysicalMemory {
 
   /** Writes a little-endian 16-bit value in [-2^15, 2^16). Errors as {@link write8}. */
   write16(address: PhysAddr, value: number): void {
-    if (address >>> 0 === address && address < this.lowLimit2 && (value & 0xffff) === value) {
-      const inChunk = address & this.mask;
-      if (inChunk < this.mask) {
-        const index = address >>> this.shift;
-        const view = this.views[index]!;
-        if (view !== this.zeroView) view.setUint16(inChunk, value, true);
-        else if (value !== 0) this.ram.writableView(index).setUint16(inChunk, value, true);
+    const a = address >>> 0;
+    if (a === address && a < this.lowLimit2 && (value & 0xffff) === value) {
+      const inChunk = a & LOW_MASK;
+      if (inChunk < LOW_MASK) {
+        const index = a >>> LOW_SHIFT;
+        const view = this.lowViews[index]!;
+        if (view !== this.lowZero) view.setUint16(inChunk, value, true);
+        else if (value !== 0) this.lowRam.writableView(index).setUint16(inChunk, value, true);
         return;
       }
     }
@@ -170,13 +188,14 @@ export class PhysicalBus implements PhysicalMemory {
    * as they are. Errors as {@link write8}.
    */
   write32(address: PhysAddr, value: number): void {
-    if (address >>> 0 === address && address < this.lowLimit4 && (value >>> 0 === value || (value | 0) === value)) {
-      const inChunk = address & this.mask;
-      if (inChunk <= this.mask - 3) {
-        const index = address >>> this.shift;
-        const view = this.views[index]!;
-        if (view !== this.zeroView) view.setUint32(inChunk, value, true);
-        else if (value !== 0) this.ram.writableView(index).setUint32(inChunk, value, true);
+    const a = address >>> 0;
+    if (a === address && a < this.lowLimit4 && (value >>> 0 === value || (value | 0) === value)) {
+      const inChunk = a & LOW_MASK;
+      if (inChunk <= LOW_MASK - 3) {
+        const index = a >>> LOW_SHIFT;
+        const view = this.lowViews[index]!;
+        if (view !== this.lowZero) view.setUint32(inChunk, value, true);
+        else if (value !== 0) this.lowRam.writableView(index).setUint32(inChunk, value, true);
         return;
       }
     }
@@ -189,13 +208,14 @@ export class PhysicalBus implements PhysicalMemory {
       checkPhysAddr("address", address);
       throw new InvalidArgumentError("value", value, "not a 64-bit integer (a bigint in [-2^63, 2^64))");
     }
-    if (address >>> 0 === address && address < this.lowLimit8) {
-      const inChunk = address & this.mask;
-      if (inChunk <= this.mask - 7) {
-        const index = address >>> this.shift;
-        const view = this.views[index]!;
-        if (view !== this.zeroView) view.setBigUint64(inChunk, value, true);
-        else if (value !== 0n) this.ram.writableView(index).setBigUint64(inChunk, value, true);
+    const a = address >>> 0;
+    if (a === address && a < this.lowLimit8) {
+      const inChunk = a & LOW_MASK;
+      if (inChunk <= LOW_MASK - 7) {
+        const index = a >>> LOW_SHIFT;
+        const view = this.lowViews[index]!;
+        if (view !== this.lowZero) view.setBigUint64(inChunk, value, true);
+        else if (value !== 0n) this.lowRam.writableView(index).setBigUint64(inChunk, value, true);
         return;
       }
     }
@@ -205,9 +225,9 @@ export class PhysicalBus implements PhysicalMemory {
   /** High RAM inside one chunk, else validation and the general path. */
   private readSlow(address: PhysAddr, width: 1 | 2 | 4): number {
     if (Number.isInteger(address) && address >= HIGH_RAM_BASE && address <= this.highEnd - width) {
-      const inChunk = address & this.mask;
-      if (inChunk <= this.mask - (width - 1)) {
-        const view = this.views[Math.floor((address - this.highDelta) / this.chunkSize)]!;
+      const inChunk = address & this.highMask;
+      if (inChunk <= this.highMask - (width - 1)) {
+        const view = this.highViews[Math.floor((address - HIGH_RAM_BASE) / this.highChunkSize)]!;
         return width === 4
           ? view.getUint32(inChunk, true)
           : width === 2
@@ -221,18 +241,19 @@ export class PhysicalBus implements PhysicalMemory {
 
   private read64Slow(address: PhysAddr): bigint {
     if (Number.isInteger(address) && address >= HIGH_RAM_BASE && address <= this.highEnd - 8) {
-      const inChunk = address & this.mask;
-      if (inChunk <= this.mask - 7) {
-        return this.views[Math.floor((address - this.highDelta) / this.chunkSize)]!.getBigUint64(inChunk, true);
+      const inChunk = address & this.highMask;
+      if (inChunk <= this.highMask - 7) {
+        return this.highViews[Math.floor((address - HIGH_RAM_BASE) / this.highChunkSize)]!.getBigUint64(inChunk, true);
       }
     }
     this.checkAccess(address, 8);
     const c = this.locate(address);
     if (c.span >= 8) {
       if (c.kind === RAM) {
-        const inChunk = c.offset & this.mask;
-        if (inChunk <= this.mask - 7)
-          return this.views[Math.floor(c.offset / this.chunkSize)]!.getBigUint64(inChunk, true);
+        const ram = c.ram!;
+        const inChunk = c.offset & ram.chunkMask;
+        if (inChunk <= ram.chunkMask - 7)
+          return ram.views[Math.floor(c.offset / ram.chunkSize)]!.getBigUint64(inChunk, true);
       } else if (c.kind === DEVICE_RAM) {
         return c.region!.view!.getBigUint64(c.offset, true);
       } else if (c.kind === REGISTERS) {
@@ -256,9 +277,9 @@ export class PhysicalBus implements PhysicalMemory {
   private writeSlow(address: PhysAddr, width: 1 | 2 | 4, value: number): void {
     const v = checkValue(address, width, value);
     if (Number.isInteger(address) && address >= HIGH_RAM_BASE && address <= this.highEnd - width) {
-      const inChunk = address & this.mask;
-      if (inChunk <= this.mask - (width - 1)) {
-        const view = this.ram.writableView(Math.floor((address - this.highDelta) / this.chunkSize));
+      const inChunk = address & this.highMask;
+      if (inChunk <= this.highMask - (width - 1)) {
+        const view = this.highRam!.writableView(Math.floor((address - HIGH_RAM_BASE) / this.highChunkSize));
         if (width === 4) view.setUint32(inChunk, v, true);
         else if (width === 2) view.setUint16(inChunk, v, true);
         else view.setUint8(inChunk, v);
@@ -274,9 +295,10 @@ export class PhysicalBus implements PhysicalMemory {
     const c = this.locate(address);
     if (c.span >= 8) {
       if (c.kind === RAM) {
-        const inChunk = c.offset & this.mask;
-        if (inChunk <= this.mask - 7) {
-          this.ram.writableView(Math.floor(c.offset / this.chunkSize)).setBigUint64(inChunk, value, true);
+        const ram = c.ram!;
+        const inChunk = c.offset & ram.chunkMask;
+        if (inChunk <= ram.chunkMask - 7) {
+          ram.writableView(Math.floor(c.offset / ram.chunkSize)).setBigUint64(inChunk, value, true);
           return;
         }
       } else if (c.kind === DEVICE_RAM) {
@@ -307,9 +329,10 @@ export class PhysicalBus implements PhysicalMemory {
     const c = this.locate(address);
     if (c.span >= width) {
       if (c.kind === RAM) {
-        const inChunk = c.offset & this.mask;
-        if (inChunk <= this.mask - (width - 1)) {
-          const view = this.views[Math.floor(c.offset / this.chunkSize)]!;
+        const ram = c.ram!;
+        const inChunk = c.offset & ram.chunkMask;
+        if (inChunk <= ram.chunkMask - (width - 1)) {
+          const view = ram.views[Math.floor(c.offset / ram.chunkSize)]!;
           return width === 4
             ? view.getUint32(inChunk, true)
             : width === 2
@@ -338,9 +361,10 @@ export class PhysicalBus implements PhysicalMemory {
     const c = this.locate(address);
     if (c.span >= width) {
       if (c.kind === RAM) {
-        const inChunk = c.offset & this.mask;
-        if (inChunk <= this.mask - (width - 1)) {
-          const view = this.ram.writableView(Math.floor(c.offset / this.chunkSize));
+        const ram = c.ram!;
+        const inChunk = c.offset & ram.chunkMask;
+        if (inChunk <= ram.chunkMask - (width - 1)) {
+          const view = ram.writableView(Math.floor(c.offset / ram.chunkSize));
           if (width === 4) view.setUint32(inChunk, value, true);
           else if (width === 2) view.setUint16(inChunk, value, true);
           else view.setUint8(inChunk, value);
@@ -391,7 +415,7 @@ export class PhysicalBus implements PhysicalMemory {
     while (remaining > 0) {
       const c = this.locate(at);
       const n = Math.min(remaining, c.span);
-      if (c.kind === RAM) this.ram.fillRange(c.offset, n, byte);
+      if (c.kind === RAM) c.ram!.fillRange(c.offset, n, byte);
       else if (c.kind === DEVICE_RAM) c.region!.bytes!.fill(byte, c.offset, c.offset + n);
       else if (c.kind === REGISTERS) {
         const { handler } = c.region!;
@@ -456,13 +480,16 @@ export class PhysicalBus implements PhysicalMemory {
     const s = this.locate(source);
     if (s.span < length || (s.kind !== RAM && s.kind !== DEVICE_RAM)) return false;
     const sKind = s.kind;
+    const sRam = s.ram;
     const sOffset = s.offset;
     const sRegion = s.region;
     const d = this.locate(destination);
     if (d.span < length || (d.kind !== RAM && d.kind !== DEVICE_RAM)) return false;
-    if (sKind === RAM && d.kind === RAM) this.ram.copyRange(d.offset, sOffset, length);
-    else if (sKind === RAM) this.ram.readRange(sOffset, d.region!.bytes!, d.offset, length);
-    else if (d.kind === RAM) this.ram.writeRange(d.offset, sRegion!.bytes!, sOffset, length);
+    if (sKind === RAM && d.kind === RAM) {
+      if (sRam !== d.ram) return false; // low RAM to high RAM: staged through the general path
+      sRam!.copyRange(d.offset, sOffset, length);
+    } else if (sKind === RAM) sRam!.readRange(sOffset, d.region!.bytes!, d.offset, length);
+    else if (d.kind === RAM) d.ram!.writeRange(d.offset, sRegion!.bytes!, sOffset, length);
     else {
       const from = sRegion!.bytes!;
       const to = d.region!.bytes!;
@@ -481,7 +508,7 @@ export class PhysicalBus implements PhysicalMemory {
     while (pos < end) {
       const c = this.locate(at);
       const n = Math.min(end - pos, c.span);
-      if (c.kind === RAM) this.ram.readRange(c.offset, into, pos, n);
+      if (c.kind === RAM) c.ram!.readRange(c.offset, into, pos, n);
       else if (c.kind === DEVICE_RAM) into.set(c.region!.bytes!.subarray(c.offset, c.offset + n), pos);
       else if (c.kind === REGISTERS) {
         const { handler } = c.region!;
@@ -502,7 +529,7 @@ export class PhysicalBus implements PhysicalMemory {
     while (pos < end) {
       const c = this.locate(at);
       const n = Math.min(end - pos, c.span);
-      if (c.kind === RAM) this.ram.writeRange(c.offset, from, pos, n);
+      if (c.kind === RAM) c.ram!.writeRange(c.offset, from, pos, n);
       else if (c.kind === DEVICE_RAM) c.region!.bytes!.set(from.subarray(pos, pos + n), c.offset);
       else if (c.kind === REGISTERS) {
         const { handler } = c.region!;
@@ -531,15 +558,18 @@ export class PhysicalBus implements PhysicalMemory {
   private locate(address: PhysAddr): Cursor {
     const c = this.cursor;
     c.region = null;
+    c.ram = null;
     if (address < this.lowEnd) {
       c.kind = RAM;
+      c.ram = this.lowRam;
       c.offset = address;
       c.span = this.lowEnd - address;
       return c;
     }
     if (address >= HIGH_RAM_BASE && address < this.highEnd) {
       c.kind = RAM;
-      c.offset = address - this.highDelta;
+      c.ram = this.highRam;
+      c.offset = address - HIGH_RAM_BASE;
       c.span = this.highEnd - address;
       return c;
     }
