@@ -112,7 +112,7 @@ const rows: Array<[string, string, string]> = [];
 for (const live of [1_000, 10_000, 100_000]) {
   const treap = churn(() => new RangeAllocator(DMA_BASE, 64 * GiB), live);
   const bitmap = live <= 10_000 ? churn(() => new BitmapPool(DMA_BASE, 64 * GiB), live) : Number.NaN;
-  rows.push([`RangeAllocator churn, ${live} live ranges (ops/s)`, fmt(treap), ""]);
+  rows.push([`RangeAllocator churn, ${live} live ranges (free+alloc/s)`, fmt(treap), ""]);
   if (!Number.isNaN(bitmap)) {
     rows.push([
       `  original-style byte-map pool, same sequence`,
@@ -129,11 +129,15 @@ for (const live of [1_000, 10_000, 100_000]) {
   // Warm the window's page tables, so every candidate runs with tables present.
   dma.mem_freeDMA(dma.mem_allocateDMA(16 * PAGE), 16 * PAGE);
   dma.mem_unmapMMIO(dma.mem_mapMMIO(0xd000_0000, PAGE), PAGE);
+  const mapOrThrow = (virt: number, phys: number, size: number) => {
+    const r = arch.memory.map(virt, phys, size, protection);
+    if (!r.ok) throw new Error(r.message);
+  };
   const batch = 200;
   const floor1 = rate(() => {
     for (let k = 0; k < batch; k++) {
       const f = frames.allocFrame();
-      arch.memory.map(DMA_BASE, f, PAGE, protection);
+      mapOrThrow(DMA_BASE, f, PAGE);
       arch.memory.fill(DMA_BASE, PAGE, 0);
       arch.memory.unmap(DMA_BASE, PAGE);
       frames.free(f);
@@ -149,7 +153,7 @@ for (const live of [1_000, 10_000, 100_000]) {
     for (let k = 0; k < batch; k++) {
       const r = frames.allocate({ count: 16 });
       if (!r.ok) throw new Error(r.message);
-      arch.memory.map(DMA_BASE, r.address, 16 * PAGE, protection);
+      mapOrThrow(DMA_BASE, r.address, 16 * PAGE);
       arch.memory.fill(DMA_BASE, 16 * PAGE, 0);
       arch.memory.unmap(DMA_BASE, 16 * PAGE);
       frames.free(r.address, 16);
@@ -160,7 +164,7 @@ for (const live of [1_000, 10_000, 100_000]) {
   }, batch);
   const mmioFloor = rate(() => {
     for (let k = 0; k < batch; k++) {
-      arch.memory.map(0xfff0_0000_0000, 0xd000_0000, PAGE, protection);
+      mapOrThrow(0xfff0_0000_0000, 0xd000_0000, PAGE);
       arch.memory.unmap(0xfff0_0000_0000, PAGE);
     }
   }, batch);

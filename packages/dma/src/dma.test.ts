@@ -101,6 +101,26 @@ describe("mem_allocateDMA", () => {
     expect(s.buddy.stats().freeFrames).toBe(before.freeFrames - (s.archFrames.held.size - before.archHeld));
   });
 
+  it("a buffer reusing a freed buffer's virtual address never reaches the old frames through a stale TLB entry", () => {
+    const s = makeStack();
+    const a = s.dma.mem_allocateDMA(PAGE);
+    const oldFrame = s.physicalAddress(a);
+    s.arch.memory.write32(a, 0x0bad_cafe);
+    expect(s.arch.memory.read32(a)).toBe(0x0bad_cafe); // the TLB now holds a -> oldFrame
+    s.dma.mem_freeDMA(a, PAGE);
+    // Keep the old frame busy so the next buffer gets another one at the same virtual address.
+    const held: number[] = [];
+    while (!held.includes(oldFrame)) held.push(s.archFrames.allocFrame());
+    s.machine.memory.write32(oldFrame, 0x0bad_cafe);
+    const b = s.dma.mem_allocateDMA(PAGE);
+    expect(b).toBe(a);
+    expect(s.physicalAddress(b)).not.toBe(oldFrame);
+    expect(s.arch.memory.read32(b)).toBe(0);
+    s.arch.memory.write32(b, 0x600d_f00d);
+    expect(s.machine.memory.read32(s.physicalAddress(b))).toBe(0x600d_f00d);
+    expect(s.machine.memory.read32(oldFrame)).toBe(0x0bad_cafe);
+  });
+
   it("accepts the size asked for or that size rounded up to pages when freeing", () => {
     const s = makeStack();
     const a = s.dma.mem_allocateDMA(100);

@@ -126,7 +126,10 @@ export class RangeAllocator {
   allocate(size: number, align = 1, boundary = 0): number {
     checkInteger("size", size, 1);
     checkGranule("size", size, this.granule);
-    if (!isPowerOfTwo(align)) throw new InvalidArgumentError("align", align, "not a power of two");
+    // The common alignments skip the general power-of-two test (it takes a logarithm).
+    if (align !== 1 && align !== this.granule && !isPowerOfTwo(align)) {
+      throw new InvalidArgumentError("align", align, "not a power of two");
+    }
     if (boundary !== 0) {
       if (!isPowerOfTwo(boundary)) throw new InvalidArgumentError("boundary", boundary, "not a power of two");
       if (boundary < size) {

@@ -17,7 +17,7 @@ export class TrackingFrames implements FrameAllocator {
   readonly frameSize: number;
   /** Frames this wrapper handed out and that are not freed yet. */
   readonly held = new Set<PhysAddr>();
-  /** Calls that failed for lack of memory, by reason. */
+  /** Allocation calls that failed (no frame, or no run meeting the request). */
   failures = 0;
 
   constructor(inner: FrameAllocator) {
