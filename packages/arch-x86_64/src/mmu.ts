@@ -41,6 +41,8 @@ import { packPat, POWER_ON_PAT, patIndex, unpackPat } from "./pat.js";
 import {
   entryAddress,
   PTE_A,
+  PTE_ADDR_HI,
+  PTE_ADDR_LO,
   PTE_D,
   PTE_G,
   PTE_HI_XD,
@@ -63,6 +65,7 @@ import {
   SIZE_1G,
   SIZE_2M,
   SIZE_4K,
+  STRIDE,
   Tlb,
   type TlbArray,
 } from "./tlb.js";
@@ -111,10 +114,10 @@ const RESERVED_XD = [
  * general-protection fault, as the CPU does for a non-canonical address.
  */
 export class X86Mmu implements Mmu {
-  readonly memory: PhysicalMemory;
+  declare readonly memory: PhysicalMemory;
   /** MAXPHYADDR. */
-  readonly physicalAddressBits: number;
-  readonly tlb: Tlb;
+  declare readonly physicalAddressBits: number;
+  declare readonly tlb: Tlb;
   /**
    * Bumped whenever cached translations may have changed (invlpg, flushes, control-register writes). Software
    * caches of translations (VirtualMemory's last-page cache) compare it before trusting themselves.
@@ -127,11 +130,15 @@ export class X86Mmu implements Mmu {
   private eferValue = EFER_LME;
   private ac = false;
   private readonly patTypes = new Int32Array(POWER_ON_PAT);
-  private readonly rsvdHi: number;
-  private readonly physLimit: number;
+  private declare readonly rsvdHi: number;
+  /** rsvdHi plus XD while EFER.NXE is off. */
+  private rsvdHiAll = 0;
+  private declare readonly physLimit: number;
   /** Derived from the control registers: 0 = allowed, 1 = fault, 2 = walk (a write through a clean entry). */
   private readonly allowed = new Uint8Array(6 * 16);
   private pagingOn = false;
+  private declare readonly smallEntries: Float64Array;
+  private declare readonly smallMask: number;
   private nxe = false;
   private pge = false;
 
@@ -162,7 +169,9 @@ export class X86Mmu implements Mmu {
     if ((tlbEntries & (tlbEntries - 1)) !== 0) {
       throw new InvalidArgumentError("tlbEntries", tlbEntries, "not a power of two");
     }
-    this.tlb = new Tlb(tlbEntries);
+    this.tlb = new Tlb(tlbEntries, Math.min(tlbEntries, 16384));
+    this.smallEntries = this.tlb.small.e;
+    this.smallMask = this.tlb.small.mask;
     this.rsvdHi = reservedHiMask(this.physicalAddressBits);
     this.physLimit = 2 ** this.physicalAddressBits;
     this.recompute();
@@ -288,9 +297,11 @@ export class X86Mmu implements Mmu {
     this.pagingOn = (this.cr0Value & CR0_PG) !== 0;
     this.nxe = (this.eferValue & EFER_NXE) !== 0;
     this.pge = (this.cr4Value & CR4_PGE) !== 0;
+    this.rsvdHiAll = this.nxe ? this.rsvdHi : this.rsvdHi | PTE_HI_XD;
     for (let a = 0; a < 6; a++) {
       for (let perm = 0; perm < 16; perm++) this.allowed[a * 16 + perm] = this.rule(a >> 1, (a & 1) === 1, perm);
     }
+    this.tlb.clearL1();
     this.epoch++;
   }
 
@@ -376,16 +387,18 @@ export class X86Mmu implements Mmu {
    */
   lookup(linear: number, access: AccessKind, user: boolean): number {
     const vpn = Math.floor(linear / PAGE);
-    const t = this.tlb.small;
-    const slot = vpn & t.mask;
-    if (t.tags[slot] === vpn) {
-      const gen = t.gens[slot];
+    const tlb = this.tlb;
+    const e = this.smallEntries;
+    const i = (vpn & this.smallMask) * STRIDE;
+    if (e[i] === vpn) {
+      const gen = e[i + 3];
       if (
-        (gen === this.tlb.nonGlobalGen || gen === -this.tlb.globalGen) &&
-        this.allowed[(access * 2 + (user ? 1 : 0)) * 16 + (t.info[slot]! & 15)] === 0
+        (gen === tlb.nonGlobalGen || gen === -tlb.globalGen) &&
+        this.allowed[(access * 2 + (user ? 1 : 0)) * 16 + (e[i + 2]! & 15)] === 0
       ) {
-        this.tlb.hits++;
-        return t.frames[slot]! + (linear - vpn * PAGE);
+        tlb.hits++;
+        if (access !== Access.Execute) tlb.promote(access * 2 + (user ? 1 : 0), vpn, e[i + 1]!);
+        return e[i + 1]! + (linear - vpn * PAGE);
       }
     }
     return this.lookupSlow(linear, access, user);
@@ -410,13 +423,14 @@ export class X86Mmu implements Mmu {
 
   private probeLarge(array: TlbArray, linear: number, size: number, a: number): number {
     const number = Math.floor(linear / size);
-    const slot = number & array.mask;
-    if (array.tags[slot] !== number) return -1;
-    const gen = array.gens[slot];
+    const e = array.e;
+    const i = (number & array.mask) * STRIDE;
+    if (e[i] !== number) return -1;
+    const gen = e[i + 3];
     if (gen !== this.tlb.nonGlobalGen && gen !== -this.tlb.globalGen) return -1;
-    if (this.allowed[a + (array.info[slot]! & 15)] !== 0) return -1;
+    if (this.allowed[a + (e[i + 2]! & 15)] !== 0) return -1;
     this.tlb.hits++;
-    return array.frames[slot]! + (linear - number * size);
+    return e[i + 1]! + (linear - number * size);
   }
 
   /**
@@ -427,7 +441,85 @@ export class X86Mmu implements Mmu {
    * or -1 (see {@link lastFault}).
    */
   walk(linear: number, access: AccessKind, user: boolean): number {
-    return this.walkCore(linear, access, user, null, true);
+    // Unrolled common case. Anything unusual (not present, reserved bits, a refused access) is handed to walkCore,
+    // which says exactly why it faults; both follow the same rules (a property test holds them together).
+    const mem = this.memory;
+    const rsvd = this.rsvdHiAll;
+    const high = Math.floor(linear / TWO_32);
+    const low = linear >>> 0;
+    const a4 = this.pml4Base + ((high >>> 7) & 511) * 8;
+    const lo4 = mem.read32(a4);
+    const hi4 = mem.read32(a4 + 4);
+    if (!(lo4 & PTE_P) || hi4 & rsvd || lo4 & PTE_PS) return this.walkCore(linear, access, user, null, true);
+    const a3 = ((lo4 & PTE_ADDR_LO) >>> 0) + (hi4 & PTE_ADDR_HI) * TWO_32 + (((high << 2) | (low >>> 30)) & 511) * 8;
+    const lo3 = mem.read32(a3);
+    const hi3 = mem.read32(a3 + 4);
+    if (!(lo3 & PTE_P) || hi3 & rsvd || (lo3 & PTE_PS && lo3 & RSVD_1G_LO)) {
+      return this.walkCore(linear, access, user, null, true);
+    }
+    let w = lo4 & lo3;
+    let xd = hi4 | hi3;
+    let lo = lo3;
+    let hi = hi3;
+    let address = a3;
+    let a2 = -1;
+    let lo2 = 0;
+    let sizeCode = SIZE_1G;
+    if (!(lo3 & PTE_PS)) {
+      a2 = ((lo3 & PTE_ADDR_LO) >>> 0) + (hi3 & PTE_ADDR_HI) * TWO_32 + ((low >>> 21) & 511) * 8;
+      lo2 = mem.read32(a2);
+      const hi2 = mem.read32(a2 + 4);
+      if (!(lo2 & PTE_P) || hi2 & rsvd || (lo2 & PTE_PS && lo2 & RSVD_2M_LO)) {
+        return this.walkCore(linear, access, user, null, true);
+      }
+      w &= lo2;
+      xd |= hi2;
+      lo = lo2;
+      hi = hi2;
+      address = a2;
+      sizeCode = SIZE_2M;
+      if (!(lo2 & PTE_PS)) {
+        const a1 = ((lo2 & PTE_ADDR_LO) >>> 0) + (hi2 & PTE_ADDR_HI) * TWO_32 + ((low >>> 12) & 511) * 8;
+        const lo1 = mem.read32(a1);
+        const hi1 = mem.read32(a1 + 4);
+        if (!(lo1 & PTE_P) || hi1 & rsvd) return this.walkCore(linear, access, user, null, true);
+        w &= lo1;
+        xd |= hi1;
+        lo = lo1;
+        hi = hi1;
+        address = a1;
+        sizeCode = SIZE_4K;
+      }
+    }
+    const perm =
+      (w & (PTE_RW | PTE_US)) >>> 1 | // R/W (bit 1) -> PERM_W (bit 0), U/S (bit 2) -> PERM_U (bit 1)
+      (xd & PTE_HI_XD ? 0 : PERM_X) |
+      (lo & PTE_G && this.pge ? PERM_G : 0);
+    const a = (access * 2 + (user ? 1 : 0)) * 16;
+    if (this.allowed[a + ((perm | (lo & PTE_D ? PERM_D : 0)) & 15)] === 1) {
+      return this.walkCore(linear, access, user, null, true);
+    }
+    // The access is allowed: Accessed at every level used, Dirty in the leaf on a write.
+    if (!(lo4 & PTE_A)) mem.write32(a4, (lo4 | PTE_A) >>> 0);
+    if (address !== a3 && !(lo3 & PTE_A)) mem.write32(a3, (lo3 | PTE_A) >>> 0);
+    if (a2 >= 0 && address !== a2 && !(lo2 & PTE_A)) mem.write32(a2, (lo2 | PTE_A) >>> 0);
+    const leaf = access === Access.Write ? lo | PTE_A | PTE_D : lo | PTE_A;
+    if (leaf !== lo) mem.write32(address, leaf >>> 0);
+    return this.cache(linear, access, user, sizeCode, lo, hi, perm | (leaf & PTE_D ? PERM_D : 0));
+  }
+
+  /** Caches a successful translation (L2, and L1 for 4 KiB reads/writes) and returns the physical address. */
+  private cache(linear: number, access: number, user: boolean, sizeCode: number, lo: number, hi: number, perm: number): number {
+    const size = SIZE_BYTES[sizeCode]!;
+    const frameLo = sizeCode === SIZE_4K ? lo : sizeCode === SIZE_2M ? lo & 0xffe0_0000 : lo & 0xc000_0000;
+    const base = ((frameLo & PTE_ADDR_LO) >>> 0) + (hi & PTE_ADDR_HI) * TWO_32;
+    const number = Math.floor(linear / size);
+    const type = this.patTypes[patIndex(lo, sizeCode !== SIZE_4K)]!;
+    this.tlb.fill(sizeCode, number, base, perm | (type << INFO_TYPE_SHIFT));
+    if (sizeCode === SIZE_4K && access !== Access.Execute) {
+      this.tlb.promote(access * 2 + (user ? 1 : 0), number, base);
+    }
+    return base + (linear - number * size);
   }
 
   /** The walk; `steps` (explain) records every level; `commit` writes A/D and fills the TLB. */
@@ -498,15 +590,7 @@ export class X86Mmu implements Mmu {
       const want = isLeaf && access === Access.Write ? entry | PTE_A | PTE_D : entry | PTE_A;
       if (want !== entry) mem.write32(this.walkAddr[i]!, want >>> 0);
     }
-    const type = this.patTypes[patIndex(lo, sizeCode !== SIZE_4K)]!;
-    const info = perm | (leafDirty || access === Access.Write ? PERM_D : 0) | (type << INFO_TYPE_SHIFT);
-    if (sizeCode === SIZE_4K) {
-      this.tlb.fill(SIZE_4K, Math.floor(linear / PAGE), base, info);
-    } else {
-      // Cache the large page whole.
-      this.tlb.fill(sizeCode, Math.floor(linear / size), base, info);
-    }
-    return base + offset;
+    return this.cache(linear, access, user, sizeCode, lo, hi, perm | (leafDirty || access === Access.Write ? PERM_D : 0));
   }
 
   private pageFault(linear: number, access: number, user: boolean, code: number, reason: string): number {
@@ -556,8 +640,8 @@ export class X86Mmu implements Mmu {
     for (let code = 0; code < 3; code++) {
       const array = arrays[code]!;
       const number = Math.floor(linear / SIZE_BYTES[code]!);
-      const slot = number & array.mask;
-      if (array.tags[slot] === number) return array.info[slot]!;
+      const i = (number & array.mask) * STRIDE;
+      if (array.e[i] === number) return array.e[i + 2]!;
     }
     return 0;
   }

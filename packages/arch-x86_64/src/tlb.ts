@@ -17,26 +17,25 @@ export const SIZE_4K = 0;
 export const SIZE_2M = 1;
 export const SIZE_1G = 2;
 
-/** One direct-mapped array of translations for pages of one size. */
+/** Doubles per slot in {@link TlbArray.e}: tag, frame, info, generation (one cache line holds two slots). */
+export const STRIDE = 4;
+
+/**
+ * One direct-mapped array of translations for pages of one size, interleaved in a single Float64Array so a lookup
+ * touches one cache line: `e[slot * 4]` is the page number (linear address / page size, -1 when empty),
+ * `+1` the physical base, `+2` the PERM_* bits with the memory type and size code, `+3` the generation it was
+ * filled in (the non-global generation, or minus the global one).
+ */
 export class TlbArray {
-  readonly entries: number;
-  readonly mask: number;
-  /** Page number (linear address / page size) of each slot, -1 when empty. */
-  readonly tags: Float64Array;
-  /** Physical base of the cached page. */
-  readonly frames: Float64Array;
-  /** PERM_* bits, the memory type and the size code. */
-  readonly info: Int32Array;
-  /** The generation the entry was filled in: the non-global generation, or minus the global one. */
-  readonly gens: Int32Array;
+  declare readonly entries: number;
+  declare readonly mask: number;
+  declare readonly e: Float64Array;
 
   constructor(entries: number) {
     this.entries = entries;
     this.mask = entries - 1;
-    this.tags = new Float64Array(entries).fill(-1);
-    this.frames = new Float64Array(entries);
-    this.info = new Int32Array(entries);
-    this.gens = new Int32Array(entries);
+    this.e = new Float64Array(entries * STRIDE);
+    for (let i = 0; i < entries; i++) this.e[i * STRIDE] = -1;
   }
 }
 
@@ -55,27 +54,59 @@ export interface TlbEntryView {
 
 const PAGE_SIZES = [0x1000, 0x20_0000, 0x4000_0000] as const;
 
+/** L1 array index: kernel read, user read, kernel write, user write (access * 2 + user). */
+export const L1_KERNEL_READ = 0;
+export const L1_USER_READ = 1;
+export const L1_KERNEL_WRITE = 2;
+export const L1_USER_WRITE = 3;
+
 /**
- * The translation lookaside buffer. Lookups are done inline by the MMU on the typed arrays; this class owns
- * filling, invalidation and statistics.
+ * The translation lookaside buffer, in two levels as on real CPUs. The L2 ({@link small}, {@link large2m},
+ * {@link large1g}) holds every cached translation with its permissions, memory type, global bit and generation.
+ * The L1 is four small direct-mapped arrays of `[page number, physical base]` pairs, one per (read/write,
+ * kernel/user), holding only 4 KiB translations already checked for that kind of access (writes only once D is
+ * set): a hit costs one cache line and no permission work, which is what keeps VirtualMemory's hot path close to
+ * raw typed-array speed. The L1 is emptied by every flush and by every control-register change, and loses the page
+ * on invlpg; it is refilled from the L2 or the walk.
  */
 export class Tlb {
-  readonly small: TlbArray;
-  readonly large2m: TlbArray;
-  readonly large1g: TlbArray;
+  declare readonly small: TlbArray;
+  declare readonly large2m: TlbArray;
+  declare readonly large1g: TlbArray;
   /** Generation of non-global entries; bumped by a CR3 reload. */
   nonGlobalGen = 1;
   /** Generation of global entries; bumped by a full flush. */
   globalGen = 1;
+  /** The L1 arrays, indexed by `access * 2 + user` for reads and writes. */
+  declare readonly l1: readonly Float64Array[];
+  declare readonly l1Mask: number;
   hits = 0;
   misses = 0;
   flushes = 0;
 
-  /** @param entries slots for 4 KiB pages (a power of two). */
-  constructor(entries: number) {
+  /**
+   * @param entries slots for 4 KiB pages in the L2 (a power of two).
+   * @param l1Entries slots of each L1 array (a power of two).
+   */
+  constructor(entries: number, l1Entries: number) {
     this.small = new TlbArray(entries);
     this.large2m = new TlbArray(64);
     this.large1g = new TlbArray(16);
+    this.l1 = [0, 1, 2, 3].map(() => new Float64Array(l1Entries * 2).fill(-1));
+    this.l1Mask = l1Entries - 1;
+  }
+
+  /** Puts a 4 KiB translation allowed for `l1Index`'s kind of access into that L1 array. */
+  promote(l1Index: number, pageNumber: number, frame: number): void {
+    const array = this.l1[l1Index]!;
+    const i = (pageNumber & this.l1Mask) * 2;
+    array[i] = pageNumber;
+    array[i + 1] = frame;
+  }
+
+  /** Empties the L1 (permissions or the address space changed). */
+  clearL1(): void {
+    for (const array of this.l1) array.fill(-1);
   }
 
   private arrayFor(sizeCode: number): TlbArray {
@@ -85,25 +116,29 @@ export class Tlb {
   /** Caches a translation of the page `pageNumber` (in units of its size) to the physical `frame`. */
   fill(sizeCode: number, pageNumber: number, frame: number, info: number): void {
     const array = this.arrayFor(sizeCode);
-    const slot = pageNumber & array.mask;
-    array.tags[slot] = pageNumber;
-    array.frames[slot] = frame;
-    array.info[slot] = info | (sizeCode << INFO_SIZE_SHIFT);
-    array.gens[slot] = info & PERM_G ? -this.globalGen : this.nonGlobalGen;
+    const i = (pageNumber & array.mask) * STRIDE;
+    const e = array.e;
+    e[i] = pageNumber;
+    e[i + 1] = frame;
+    e[i + 2] = info | (sizeCode << INFO_SIZE_SHIFT);
+    e[i + 3] = info & PERM_G ? -this.globalGen : this.nonGlobalGen;
   }
 
   private valid(array: TlbArray, slot: number): boolean {
-    const gen = array.gens[slot]!;
-    return array.tags[slot]! >= 0 && (gen === this.nonGlobalGen || gen === -this.globalGen);
+    const gen = array.e[slot * STRIDE + 3]!;
+    return array.e[slot * STRIDE]! >= 0 && (gen === this.nonGlobalGen || gen === -this.globalGen);
   }
 
   /** invlpg: drops every cached translation of the page (of any size) that holds `linear`. */
   invalidate(linear: number): void {
+    const vpn = Math.floor(linear / 0x1000);
+    const j = (vpn & this.l1Mask) * 2;
+    for (const array of this.l1) if (array[j] === vpn) array[j] = -1;
     for (let code = SIZE_4K; code <= SIZE_1G; code++) {
       const array = this.arrayFor(code);
       const pageNumber = Math.floor(linear / PAGE_SIZES[code]!);
-      const slot = pageNumber & array.mask;
-      if (array.tags[slot] === pageNumber) array.tags[slot] = -1;
+      const i = (pageNumber & array.mask) * STRIDE;
+      if (array.e[i] === pageNumber) array.e[i] = -1;
     }
   }
 
@@ -111,6 +146,7 @@ export class Tlb {
   flush(includeGlobal: boolean): void {
     this.nonGlobalGen++;
     if (includeGlobal) this.globalGen++;
+    this.clearL1();
     this.flushes++;
   }
 
@@ -121,10 +157,10 @@ export class Tlb {
       const array = this.arrayFor(code);
       for (let slot = 0; slot < array.entries; slot++) {
         if (!this.valid(array, slot)) continue;
-        const info = array.info[slot]!;
+        const info = array.e[slot * STRIDE + 2]!;
         out.push({
-          linear: array.tags[slot]! * PAGE_SIZES[code]!,
-          physical: array.frames[slot]!,
+          linear: array.e[slot * STRIDE]! * PAGE_SIZES[code]!,
+          physical: array.e[slot * STRIDE + 1]!,
           pageSize: PAGE_SIZES[code]!,
           writable: (info & PERM_W) !== 0,
           user: (info & PERM_U) !== 0,

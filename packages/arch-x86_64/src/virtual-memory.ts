@@ -17,6 +17,7 @@ import {
 import type { X86Mmu } from "./mmu.js";
 import type { PageTables, UndoLog } from "./page-tables.js";
 import { patBits } from "./pat.js";
+import { L1_KERNEL_READ, L1_KERNEL_WRITE, L1_USER_READ, L1_USER_WRITE } from "./tlb.js";
 import {
   addressHi,
   addressLo,
@@ -51,22 +52,19 @@ export interface VirtualMemoryHost {
 /**
  * Access to virtual memory through the MMU in the current address space, in kernel mode (or user mode for
  * `user = true`): every access is translated by the MMU (TLB, walk, A/D bits, permission checks) and faults throw
- * `PageFault`. A one-page cache per direction serves sequential accesses; it is dropped whenever the MMU's
- * translations may have changed. Bulk operations translate once per page and hand physically contiguous runs to
- * the physical memory's typed-array operations.
+ * `PageFault`. Scalar accesses first look in the MMU's L1 TLB array for their kind of access (one typed-array
+ * probe, no allocation); a miss goes through `X86Mmu.lookup`. Bulk operations translate once per page and hand
+ * physically contiguous runs to the physical memory's typed-array operations.
  */
 export class X86VirtualMemory implements VirtualMemory {
-  private readonly mmu: X86Mmu;
-  private readonly mem: PhysicalMemory;
-  private readonly host: VirtualMemoryHost;
-  private readonly user: boolean;
-  // Last page read: linear base, physical base, MMU epoch it was valid in.
-  private rBase = -1;
-  private rPhys = 0;
-  private rEpoch = -1;
-  private wBase = -1;
-  private wPhys = 0;
-  private wEpoch = -1;
+  private declare readonly mmu: X86Mmu;
+  private declare readonly mem: PhysicalMemory;
+  private declare readonly host: VirtualMemoryHost;
+  private declare readonly user: boolean;
+  // The MMU's L1 TLB arrays for this privilege (stable objects, emptied and refilled by the MMU).
+  private declare readonly l1Read: Float64Array;
+  private declare readonly l1Write: Float64Array;
+  private declare readonly l1Mask: number;
   private readonly scratch = new Float64Array(2);
 
   constructor(host: VirtualMemoryHost, user: boolean) {
@@ -74,6 +72,10 @@ export class X86VirtualMemory implements VirtualMemory {
     this.mmu = host.mmu;
     this.mem = host.physical;
     this.user = user;
+    const tlb = host.mmu.tlb;
+    this.l1Read = tlb.l1[user ? L1_USER_READ : L1_KERNEL_READ]!;
+    this.l1Write = tlb.l1[user ? L1_USER_WRITE : L1_KERNEL_WRITE]!;
+    this.l1Mask = tlb.l1Mask;
   }
 
   // ---------------------------------------------------------------- mapping
@@ -220,51 +222,59 @@ export class X86VirtualMemory implements VirtualMemory {
 
   // ---------------------------------------------------------------- translation for accesses
 
-  /** Translates `virt` for `access`, refreshing the one-page caches; throws the fault. */
+  /** Bulk-path translation of an integer `virt`: the L1 array first, then the MMU. Throws the fault. */
+  private physFor(virt: number, access: AccessKind): number {
+    const vpn = Math.floor(virt / PAGE);
+    const i = (vpn & this.l1Mask) * 2;
+    const e = access === Access.Write ? this.l1Write : this.l1Read;
+    if (e[i] === vpn) return e[i + 1]! + (virt - vpn * PAGE);
+    return this.resolve(virt, access);
+  }
+
+  /** Translates `virt` for `access` through the MMU (which refills the L1 TLB); throws the fault. */
   private resolve(virt: number, access: AccessKind): number {
     const phys = this.mmu.lookup(virt, access, this.user);
     if (phys < 0) throw this.mmu.faultError();
-    const offset = virt & 0xfff;
-    if (access === Access.Write) {
-      this.wBase = virt - offset;
-      this.wPhys = phys - offset;
-      this.wEpoch = this.mmu.epoch;
-    } else {
-      this.rBase = virt - offset;
-      this.rPhys = phys - offset;
-      this.rEpoch = this.mmu.epoch;
-    }
     return phys;
   }
 
   // ---------------------------------------------------------------- scalar accesses
+  // Fast path: the L1 TLB array for this kind of access (one cache line, no permission work), for accesses that do
+  // not cross a page and have an integer address. Everything else takes the checked path through the MMU.
 
   read8(virt: number): number {
-    const off = virt - this.rBase;
-    if ((off & 0xfff) === off && this.rEpoch === this.mmu.epoch) return this.mem.read8(this.rPhys + off);
+    const vpn = Math.floor(virt / PAGE);
+    const off = virt - vpn * PAGE;
+    const i = (vpn & this.l1Mask) * 2;
+    const e = this.l1Read;
+    if (e[i] === vpn && (off | 0) === off) return this.mem.read8(e[i + 1]! + off);
     this.checkAddress(virt, 1);
     return this.mem.read8(this.resolve(virt, Access.Read));
   }
 
   read16(virt: number): number {
-    const off = virt - this.rBase;
-    if ((off & 0xfff) === off && off <= 4094 && this.rEpoch === this.mmu.epoch) return this.mem.read16(this.rPhys + off);
+    const vpn = Math.floor(virt / PAGE);
+    const off = virt - vpn * PAGE;
+    const i = (vpn & this.l1Mask) * 2;
+    const e = this.l1Read;
+    if (e[i] === vpn && off <= 4094 && (off | 0) === off) return this.mem.read16(e[i + 1]! + off);
     this.checkAddress(virt, 2);
     if ((virt & 0xfff) > 4094) return this.read8(virt) | (this.read8(virt + 1) << 8);
     return this.mem.read16(this.resolve(virt, Access.Read));
   }
 
   read32(virt: number): number {
-    const off = virt - this.rBase;
-    if ((off & 0xfff) === off && off <= 4092 && this.rEpoch === this.mmu.epoch) return this.mem.read32(this.rPhys + off);
+    const vpn = Math.floor(virt / PAGE);
+    const off = virt - vpn * PAGE;
+    const i = (vpn & this.l1Mask) * 2;
+    const e = this.l1Read;
+    if (e[i] === vpn && off <= 4092 && (off | 0) === off) return this.mem.read32(e[i + 1]! + off);
     return this.read32Slow(virt);
   }
 
   private read32Slow(virt: number): number {
     this.checkAddress(virt, 4);
-    if ((virt & 0xfff) > 4092) {
-      return (this.read16(virt) | (this.read16(virt + 2) << 16)) >>> 0;
-    }
+    if ((virt & 0xfff) > 4092) return (this.read16(virt) | (this.read16(virt + 2) << 16)) >>> 0;
     return this.mem.read32(this.resolve(virt, Access.Read));
   }
 
@@ -275,9 +285,12 @@ export class X86VirtualMemory implements VirtualMemory {
   }
 
   write8(virt: number, value: number): void {
-    const off = virt - this.wBase;
-    if ((off & 0xfff) === off && this.wEpoch === this.mmu.epoch) {
-      this.mem.write8(this.wPhys + off, value);
+    const vpn = Math.floor(virt / PAGE);
+    const off = virt - vpn * PAGE;
+    const i = (vpn & this.l1Mask) * 2;
+    const e = this.l1Write;
+    if (e[i] === vpn && (off | 0) === off) {
+      this.mem.write8(e[i + 1]! + off, value);
       return;
     }
     this.checkAddress(virt, 1);
@@ -285,13 +298,18 @@ export class X86VirtualMemory implements VirtualMemory {
   }
 
   write16(virt: number, value: number): void {
-    const off = virt - this.wBase;
-    if ((off & 0xfff) === off && off <= 4094 && this.wEpoch === this.mmu.epoch) {
-      this.mem.write16(this.wPhys + off, value);
+    const vpn = Math.floor(virt / PAGE);
+    const off = virt - vpn * PAGE;
+    const i = (vpn & this.l1Mask) * 2;
+    const e = this.l1Write;
+    if (e[i] === vpn && off <= 4094 && (off | 0) === off) {
+      this.mem.write16(e[i + 1]! + off, value);
       return;
     }
     this.checkAddress(virt, 2);
     if ((virt & 0xfff) > 4094) {
+      // Probe the second page first so a fault there leaves the first byte unwritten.
+      this.resolve(virt + 1, Access.Write);
       this.write8(virt, value & 0xff);
       this.write8(virt + 1, (value >>> 8) & 0xff);
       return;
@@ -300,15 +318,23 @@ export class X86VirtualMemory implements VirtualMemory {
   }
 
   write32(virt: number, value: number): void {
-    const off = virt - this.wBase;
-    if ((off & 0xfff) === off && off <= 4092 && this.wEpoch === this.mmu.epoch) {
-      this.mem.write32(this.wPhys + off, value);
+    const vpn = Math.floor(virt / PAGE);
+    const off = virt - vpn * PAGE;
+    const i = (vpn & this.l1Mask) * 2;
+    const e = this.l1Write;
+    if (e[i] === vpn && off <= 4092 && (off | 0) === off) {
+      this.mem.write32(e[i + 1]! + off, value);
       return;
     }
+    this.write32Slow(virt, value);
+  }
+
+  private write32Slow(virt: number, value: number): void {
     this.checkAddress(virt, 4);
     if ((virt & 0xfff) > 4092) {
-      this.write16(virt, value & 0xffff);
-      this.write16(virt + 2, (value >>> 16) & 0xffff);
+      this.resolve(virt + 3, Access.Write);
+      this.resolve(virt, Access.Write);
+      for (let k = 0; k < 4; k++) this.write8(virt + k, (value >>> (8 * k)) & 0xff);
       return;
     }
     this.mem.write32(this.resolve(virt, Access.Write), value);
@@ -317,10 +343,10 @@ export class X86VirtualMemory implements VirtualMemory {
   write64(virt: number, value: bigint): void {
     this.checkAddress(virt, 8);
     if ((virt & 0xfff) > 4088) {
-      // Probe both pages first so a fault on the second leaves the first untouched.
-      this.resolve(virt + 8 - 1, Access.Write);
-      this.write32(virt, Number(value & 0xffff_ffffn));
-      this.write32(virt + 4, Number((value >> 32n) & 0xffff_ffffn));
+      this.resolve(virt + 7, Access.Write);
+      this.resolve(virt, Access.Write);
+      const bytes = BigInt.asUintN(64, value);
+      for (let k = 0; k < 8; k++) this.write8(virt + k, Number((bytes >> BigInt(8 * k)) & 0xffn));
       return;
     }
     this.mem.write64(this.resolve(virt, Access.Write), value);
@@ -338,7 +364,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const end = virt + length;
     while (v < end) {
       const chunk = Math.min(PAGE - (v & 0xfff), end - v);
-      const phys = this.resolve(v, Access.Write);
+      const phys = this.physFor(v, Access.Write);
       if (runStart >= 0 && runStart + runLength === phys) {
         runLength += chunk;
       } else {
@@ -367,8 +393,8 @@ export class X86VirtualMemory implements VirtualMemory {
       const s = source + done;
       const d = destination + done;
       const chunk = Math.min(PAGE - (s & 0xfff), PAGE - (d & 0xfff), length - done);
-      const from = this.resolve(s, Access.Read);
-      const to = this.resolve(d, Access.Write);
+      const from = this.physFor(s, Access.Read);
+      const to = this.physFor(d, Access.Write);
       this.mem.copy(to, from, chunk);
       done += chunk;
     }
@@ -381,7 +407,7 @@ export class X86VirtualMemory implements VirtualMemory {
     while (done < into.length) {
       const v = virt + done;
       const chunk = Math.min(PAGE - (v & 0xfff), into.length - done);
-      this.mem.read(this.resolve(v, Access.Read), into.subarray(done, done + chunk));
+      this.mem.read(this.physFor(v, Access.Read), into.subarray(done, done + chunk));
       done += chunk;
     }
   }
@@ -393,7 +419,7 @@ export class X86VirtualMemory implements VirtualMemory {
     while (done < from.length) {
       const v = virt + done;
       const chunk = Math.min(PAGE - (v & 0xfff), from.length - done);
-      this.mem.write(this.resolve(v, Access.Write), from.subarray(done, done + chunk));
+      this.mem.write(this.physFor(v, Access.Write), from.subarray(done, done + chunk));
       done += chunk;
     }
   }

@@ -119,20 +119,20 @@ export class X86_64 implements Arch {
   readonly name = "x86_64";
   readonly pageSize = PAGE;
   readonly linearAddressBits = 48;
-  readonly physicalAddressBits: number;
-  readonly layout: VirtualLayout;
-  readonly mmu: X86Mmu;
+  declare readonly physicalAddressBits: number;
+  declare readonly layout: VirtualLayout;
+  declare readonly mmu: X86Mmu;
   /** Kernel-mode access through the MMU in the current address space. */
-  readonly memory: X86VirtualMemory;
+  declare readonly memory: X86VirtualMemory;
   /** User-mode access (CPL 3) through the MMU in the current address space. */
-  readonly userMemory: X86VirtualMemory;
-  readonly tables: PageTables;
-  readonly frames: FrameAllocator;
-  readonly physical: PhysicalMemory;
+  declare readonly userMemory: X86VirtualMemory;
+  declare readonly tables: PageTables;
+  declare readonly frames: FrameAllocator;
+  declare readonly physical: PhysicalMemory;
 
-  private readonly kernelDirectory: number;
+  private declare readonly kernelDirectory: number;
   private readonly directories = new Set<number>();
-  private readonly physLimit: number;
+  private declare readonly physLimit: number;
   private readonly scratch = new Float64Array(2);
 
   constructor(options: X86_64Options) {

@@ -5,12 +5,15 @@ import { checkInteger, InvalidArgumentError, type MemoryBacking, type PhysicalMe
  * drop writes, as on a real bus. Small and obviously correct; the real board lives in `@ksim/machine`.
  */
 export class FlatMemory implements PhysicalMemory {
-  readonly bytes: Uint8Array;
-  private readonly view: DataView;
+  // `declare`: no class-field initialisation to undefined, which would make V8 type these fields loosely.
+  declare readonly size: number;
+  declare readonly bytes: Uint8Array;
+  private declare readonly view: DataView;
 
   /** @param size RAM size in bytes (a multiple of 4 KiB). */
-  constructor(readonly size: number) {
+  constructor(size: number) {
     checkInteger("size", size, 0x1000);
+    this.size = size;
     this.bytes = new Uint8Array(size);
     this.view = new DataView(this.bytes.buffer);
   }
