@@ -62,6 +62,7 @@ export function makeStack(options: StackOptions = {}): Stack {
     guardPages: options.guardPages,
     windows: options.windows,
   });
+  const api = bindMemoryApi(arch);
   return {
     machine,
     buddy,
@@ -69,7 +70,7 @@ export function makeStack(options: StackOptions = {}): Stack {
     dmaFrames,
     arch,
     dma,
-    physicalAddress: (virt) => arch.getPhysicalAddress(0, virt),
+    physicalAddress: (virt) => api.mem_getPhysicalAddress(null, virt),
     page: (virt) => {
       // What the MMU itself says (a kernel read; the walk also proves a user access would be refused below).
       const phys = arch.mmu.translate(virt, Access.Read, false);
