@@ -4,6 +4,7 @@
 import { X86_64 } from "@ksim/arch-x86_64";
 import {
   Access,
+  bindMemoryApi,
   type MemoryTypeValue,
   type OwnerContext,
   type PhysAddr,
