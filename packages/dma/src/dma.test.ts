@@ -705,6 +705,17 @@ describe("owners and listings", () => {
     expect(s.dma.mem_getMMIOUsage()).toBe(PAGE);
   });
 
+  it("formatMappings() prints each live buffer and mapping in canonical form with its owner", () => {
+    const s = makeStack();
+    const d = s.dma.mem_allocateDMA(5000);
+    s.dma.mem_mapMMIOWriteCombine(FRAMEBUFFER + 0x10, 0x20);
+    const phys = s.physicalAddress(d).toString(16).toUpperCase().padStart(16, "0");
+    expect(s.dma.formatMappings().split("\n")).toEqual([
+      `DMA  0xFFFFF80000000000-0xFFFFF80000001FFF -> 0x${phys} UC  5000 bytes  kernel`,
+      "MMIO 0xFFFFFFF000000000-0xFFFFFFF000000FFF -> 0x00000000D0000010 WC  32 bytes  kernel",
+    ]);
+  });
+
   it("usage() reports counts, mapped and reserved bytes of both windows", () => {
     const s = makeStack();
     s.dma.mem_allocateDMA(PAGE);

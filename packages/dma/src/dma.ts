@@ -15,6 +15,7 @@ import {
   type MapResult,
   MemoryType,
   type MemoryTypeValue,
+  memoryTypeName,
   type OwnerContext,
   type OwnerId,
   type PhysAddr,
@@ -66,7 +67,10 @@ export type DmaFailureReason =
   /** Enough free frames, but no contiguous run meets the alignment, boundary and limit. */
   | "no-fit";
 
-/** The result of {@link Dma.allocateDMA}: the buffer's virtual and bus (physical) addresses. */
+/**
+ * The result of {@link Dma.allocateDMA}: the buffer's virtual and bus (physical) addresses, and its usable size
+ * (the request rounded up to whole pages).
+ */
 export type DmaAllocation =
   | { readonly ok: true; readonly virt: VirtAddr; readonly phys: PhysAddr; readonly size: number }
   | { readonly ok: false; readonly reason: DmaFailureReason; readonly message: string };
@@ -80,7 +84,7 @@ export interface MmioRequest {
   readonly memoryType?: MemoryTypeValue;
 }
 
-/** The result of {@link Dma.mapMMIO}: `virt` is the virtual address of `phys` itself. */
+/** The result of {@link Dma.mapMMIO}: `virt` is the virtual address of `phys` itself; `size` is as requested. */
 export type MmioMapping =
   | { readonly ok: true; readonly virt: VirtAddr; readonly phys: PhysAddr; readonly size: number }
   | { readonly ok: false; readonly reason: "window-full" | "out-of-memory"; readonly message: string };
@@ -415,6 +419,21 @@ export class Dma implements DmaApi {
       else this.mem_unmapMMIO(m.virt, m.size);
     }
     return held;
+  }
+
+  /**
+   * The live buffers and mappings as text, one per line, in the kernel's printed address form:
+   * `DMA  0xFFFFF80000000000-0xFFFFF80000001FFF -> 0x0000000000123000 UC  8192 bytes  kernel`.
+   */
+  formatMappings(owner?: OwnerId): string {
+    return this.mappings(owner)
+      .map((m) => {
+        const base = alignDown(m.virt, this.#page);
+        const range = `${this.arch.formatAddress(base)}-${this.arch.formatAddress(base + m.mappedSize - 1)}`;
+        const phys = formatHex(m.phys, 16);
+        return `${m.kind === "dma" ? "DMA " : "MMIO"} ${range} -> ${phys} ${memoryTypeName(m.memoryType).padEnd(3)} ${m.size} bytes  ${m.ownerName}`;
+      })
+      .join("\n");
   }
 
   /** Usage of both windows, for `/proc/meminfo`-style reports. */
