@@ -6,6 +6,7 @@ import {
   KERNEL_OWNER,
   KernelPanic,
   MemoryType,
+  type MemoryTypeValue,
   type OwnerContext,
   PageFault,
 } from "@ksim/core";
@@ -343,6 +344,12 @@ describe("bad input changes nothing", () => {
       InvalidArgumentError,
       /MMIO must not be cached/,
     ],
+    [
+      "mapMMIO with a memory type that does not exist",
+      ({ s }) => s.dma.mapMMIO({ phys: LOG_REGS, size: 4, memoryType: 3 as MemoryTypeValue }),
+      InvalidArgumentError,
+      /memoryType = 3: not a memory type/,
+    ],
     ["mem_unmapMMIO(NaN)", ({ s }) => s.dma.mem_unmapMMIO(Number.NaN, 4), InvalidArgumentError, /virt = NaN/],
     ["mem_unmapMMIO size 0", ({ s, regs }) => s.dma.mem_unmapMMIO(regs, 0), InvalidArgumentError, /size = 0/],
     [
@@ -468,6 +475,19 @@ describe("exhaustion returns 0 and leaks nothing", () => {
     expect(s.dma.mem_allocateDMA((free + 1) * PAGE)).toBe(0);
     expect(s.dma.allocateDMA({ size: (free + 1) * PAGE })).toMatchObject({ ok: false, reason: "out-of-memory" });
     expect(observe(s)).toEqual(before);
+  });
+
+  it("a request for exactly the frames left succeeds (the original panicked when free frames <= the request)", () => {
+    const s = makeStack();
+    s.dma.mem_freeDMA(s.dma.mem_allocateDMA(PAGE), PAGE); // the window's page tables exist now
+    const taken = drainFrames(s.archFrames, 3);
+    const r = s.dma.allocateDMA({ size: 3 * PAGE });
+    expect(r.ok).toBe(true);
+    expect(s.buddy.stats().freeFrames).toBe(0);
+    expect(s.dma.mem_allocateDMA(PAGE)).toBe(0);
+    if (r.ok) s.dma.mem_freeDMA(r.virt, 3 * PAGE);
+    expect(s.buddy.stats().freeFrames).toBe(3);
+    for (const f of taken) s.archFrames.free(f);
   });
 
   it("frames for the buffer but none for its page table: the buffer's frames are given back", () => {

@@ -354,6 +354,9 @@ export class Dma implements DmaApi {
     const phys = checkPhysAddr("phys", request.phys);
     const size = checkSize("size", request.size);
     const memoryType = request.memoryType ?? MemoryType.UC;
+    if (!(Object.values(MemoryType) as unknown[]).includes(memoryType)) {
+      throw new InvalidArgumentError("memoryType", memoryType, "not a memory type (see MemoryType)");
+    }
     if (!MMIO_TYPES.includes(memoryType)) {
       throw new InvalidArgumentError(
         "memoryType",
