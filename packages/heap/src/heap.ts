@@ -231,15 +231,15 @@ export class Heap implements HeapApi {
   }
 
   /**
-   * Allocates `size` bytes at an address that is a multiple of `alignment` (a power of two from 16 to 2 MiB), for
-   * page-aligned buffers. Freed with kfree; krealloc may move it to a merely 16-byte-aligned address.
+   * Allocates `size` bytes at an address that is a multiple of `alignment` (a power of two up to 2 MiB; every
+   * pointer is 16-byte aligned anyway), for page-aligned buffers. Freed with kfree; krealloc may move it to a merely 16-byte-aligned address.
    * @returns the pointer, or 0 when memory runs out.
    * @throws InvalidArgumentError for a size that is not a non-negative integer or an unsupported alignment.
    */
   kmallocAligned(size: number, alignment: number): VirtAddr {
     if (!(Number.isInteger(size) && size >= 0)) throw badSize("size", size);
     if (!isPowerOfTwo(alignment) || alignment > MAX_ALIGNMENT) {
-      throw new InvalidArgumentError("alignment", alignment, "not a power of two from 16 to 2 MiB");
+      throw new InvalidArgumentError("alignment", alignment, "not a power of two up to 2 MiB");
     }
     if (this.base % alignment !== 0) {
       throw new InvalidArgumentError("alignment", alignment, "larger than the heap window's own alignment");
@@ -447,7 +447,9 @@ export class Heap implements HeapApi {
     const index = this.index;
     const old = index.sizeOf(block);
     if (this.debug && old - granules >= MIN_BLOCK) this.poisonFreed(block + granules, block + old);
+    // The request can still grow within the block (kmalloc(0) then krealloc(p, 15)).
     this.liveBytes += size - this.requestedOf(block);
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     index.shrink(block, granules);
     this.resized(block, old, size);
   }
