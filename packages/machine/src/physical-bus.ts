@@ -65,28 +65,34 @@ export interface UnbackedCounters {
  * two 4-byte accesses, low half first).
  */
 export class PhysicalBus implements PhysicalMemory {
-  /** RAM below the PCI hole: [0, lowRamEnd). */
-  readonly lowRam: SparseRam;
-  /** RAM from 4 GiB, or null on machines whose RAM fits below the hole. */
-  readonly highRam: SparseRam | null;
-  readonly map: AddressMap;
-  /** When true, an access that hits nothing throws `BusError` before anything is read or written. */
-  readonly strict: boolean;
-  readonly counters: UnbackedCounters = { unbackedReads: 0, unbackedWrites: 0, lastUnbackedAddress: -1 };
+  // Fields are `declare`d and set in the constructor: emitted class fields would first be defined as undefined,
+  // which widens their representation and measurably slows the hot path (about 15% on random reads).
 
-  // Fast-path copies of the RAM geometry.
-  private readonly lowViews: DataView[];
-  private readonly lowZero: DataView;
-  private readonly lowEnd: number;
+  // Fast-path copies of the RAM geometry, set first.
+  declare private readonly lowViews: DataView[];
+  declare private readonly lowZero: DataView;
+  declare private readonly lowEnd: number;
   /** `lowEnd - (width - 1)`: an access of that width starting below it ends in low RAM. */
-  private readonly lowLimit2: number;
-  private readonly lowLimit4: number;
-  private readonly lowLimit8: number;
-  private readonly highViews: DataView[];
-  private readonly highMask: number;
-  private readonly highChunkSize: number;
-  private readonly highEnd: number;
-  private readonly cursor: Cursor = { kind: HOLE, ram: null, offset: 0, span: 0, region: null };
+  declare private readonly lowLimit2: number;
+  declare private readonly lowLimit4: number;
+  declare private readonly lowLimit8: number;
+  declare private readonly highViews: DataView[];
+  declare private readonly highMask: number;
+  /** 1 / chunk size of high RAM (exact: a power of two), to index by multiplication. */
+  declare private readonly highInverse: number;
+  /** Bytes of high RAM (0 when there is none). */
+  declare private readonly highSize: number;
+  declare private readonly highEnd: number;
+  declare private readonly cursor: Cursor;
+
+  /** RAM below the PCI hole: [0, lowRamEnd). */
+  declare readonly lowRam: SparseRam;
+  /** RAM from 4 GiB, or null on machines whose RAM fits below the hole. */
+  declare readonly highRam: SparseRam | null;
+  declare readonly map: AddressMap;
+  /** When true, an access that hits nothing throws `BusError` before anything is read or written. */
+  declare readonly strict: boolean;
+  declare readonly counters: UnbackedCounters;
 
   /**
    * @param map the address map; its layout says how much RAM sits below the hole and above 4 GiB.
@@ -94,21 +100,26 @@ export class PhysicalBus implements PhysicalMemory {
    */
   constructor(map: AddressMap, strict = false) {
     const { layout } = map;
+    const lowRam = new SparseRam(layout.lowRamEnd);
+    if (lowRam.chunkShift !== LOW_SHIFT) throw new Error("low RAM must use 64 KiB chunks");
+    const highRam = layout.highRamEnd > HIGH_RAM_BASE ? new SparseRam(layout.highRamEnd - HIGH_RAM_BASE) : null;
+    this.lowViews = lowRam.views;
+    this.lowZero = lowRam.zeroView;
+    this.lowEnd = layout.lowRamEnd;
+    this.lowLimit2 = layout.lowRamEnd - 1;
+    this.lowLimit4 = layout.lowRamEnd - 3;
+    this.lowLimit8 = layout.lowRamEnd - 7;
+    this.highViews = highRam?.views ?? [];
+    this.highMask = highRam?.chunkMask ?? 0;
+    this.highInverse = 1 / (highRam?.chunkSize ?? 1);
+    this.highSize = layout.highRamEnd - HIGH_RAM_BASE;
+    this.highEnd = layout.highRamEnd;
+    this.cursor = { kind: HOLE, ram: null, offset: 0, span: 0, region: null };
+    this.lowRam = lowRam;
+    this.highRam = highRam;
     this.map = map;
     this.strict = strict;
-    this.lowRam = new SparseRam(layout.lowRamEnd);
-    if (this.lowRam.chunkShift !== LOW_SHIFT) throw new Error("low RAM must use 64 KiB chunks");
-    this.highRam = layout.highRamEnd > HIGH_RAM_BASE ? new SparseRam(layout.highRamEnd - HIGH_RAM_BASE) : null;
-    this.lowViews = this.lowRam.views;
-    this.lowZero = this.lowRam.zeroView;
-    this.lowEnd = layout.lowRamEnd;
-    this.lowLimit2 = this.lowEnd - 1;
-    this.lowLimit4 = this.lowEnd - 3;
-    this.lowLimit8 = this.lowEnd - 7;
-    this.highViews = this.highRam?.views ?? [];
-    this.highMask = this.highRam?.chunkMask ?? 0;
-    this.highChunkSize = this.highRam?.chunkSize ?? 1;
-    this.highEnd = layout.highRamEnd;
+    this.counters = { unbackedReads: 0, unbackedWrites: 0, lastUnbackedAddress: -1 };
   }
 
   // ---- single accesses: fast path inline, the rest in `readSlow`/`writeSlow` ----
@@ -224,10 +235,12 @@ export class PhysicalBus implements PhysicalMemory {
 
   /** High RAM inside one chunk, else validation and the general path. */
   private readSlow(address: PhysAddr, width: 1 | 2 | 4): number {
-    if (Number.isInteger(address) && address >= HIGH_RAM_BASE && address <= this.highEnd - width) {
-      const inChunk = address & this.highMask;
+    // High RAM: `offset & highMask` keeps the low bits exactly for any integer below 2^53.
+    const offset = address - HIGH_RAM_BASE;
+    if (offset >= 0 && offset <= this.highSize - width && Math.floor(offset) === offset) {
+      const inChunk = offset & this.highMask;
       if (inChunk <= this.highMask - (width - 1)) {
-        const view = this.highViews[Math.floor((address - HIGH_RAM_BASE) / this.highChunkSize)]!;
+        const view = this.highViews[Math.floor(offset * this.highInverse)]!;
         return width === 4
           ? view.getUint32(inChunk, true)
           : width === 2
@@ -240,10 +253,11 @@ export class PhysicalBus implements PhysicalMemory {
   }
 
   private read64Slow(address: PhysAddr): bigint {
-    if (Number.isInteger(address) && address >= HIGH_RAM_BASE && address <= this.highEnd - 8) {
-      const inChunk = address & this.highMask;
+    const offset = address - HIGH_RAM_BASE;
+    if (offset >= 0 && offset <= this.highSize - 8 && Math.floor(offset) === offset) {
+      const inChunk = offset & this.highMask;
       if (inChunk <= this.highMask - 7) {
-        return this.highViews[Math.floor((address - HIGH_RAM_BASE) / this.highChunkSize)]!.getBigUint64(inChunk, true);
+        return this.highViews[Math.floor(offset * this.highInverse)]!.getBigUint64(inChunk, true);
       }
     }
     this.checkAccess(address, 8);
@@ -276,10 +290,13 @@ export class PhysicalBus implements PhysicalMemory {
 
   private writeSlow(address: PhysAddr, width: 1 | 2 | 4, value: number): void {
     const v = checkValue(address, width, value);
-    if (Number.isInteger(address) && address >= HIGH_RAM_BASE && address <= this.highEnd - width) {
-      const inChunk = address & this.highMask;
+    const offset = address - HIGH_RAM_BASE;
+    if (offset >= 0 && offset <= this.highSize - width && Math.floor(offset) === offset) {
+      const inChunk = offset & this.highMask;
       if (inChunk <= this.highMask - (width - 1)) {
-        const view = this.highRam!.writableView(Math.floor((address - HIGH_RAM_BASE) / this.highChunkSize));
+        const index = Math.floor(offset * this.highInverse);
+        if (v === 0 && this.highViews[index] === this.highRam!.zeroView) return; // zero into a zero chunk
+        const view = this.highRam!.writableView(index);
         if (width === 4) view.setUint32(inChunk, v, true);
         else if (width === 2) view.setUint16(inChunk, v, true);
         else view.setUint8(inChunk, v);
