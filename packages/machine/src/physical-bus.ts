@@ -149,7 +149,7 @@ export class PhysicalBus implements PhysicalMemory {
       const inChunk = a & LOW_MASK;
       if (inChunk <= LOW_MASK - 3) return this.lowViews[a >>> LOW_SHIFT]!.getUint32(inChunk, true);
     }
-    return this.readSlow(address, 4) >>> 0;
+    return this.read32High(address);
   }
 
   /** Reads an unsigned little-endian 64-bit value. Errors as {@link read8}. */
@@ -233,6 +233,22 @@ export class PhysicalBus implements PhysicalMemory {
     this.write64Slow(address, value);
   }
 
+  /** A 32-bit read in high RAM inside one chunk (kept small so it inlines), else the general path. */
+  private read32High(address: PhysAddr): number {
+    const offset = address - HIGH_RAM_BASE;
+    if (offset >= 0 && offset <= this.highSize - 4 && Math.floor(offset) === offset) {
+      const inChunk = offset & this.highMask;
+      if (inChunk <= this.highMask - 3)
+        return this.highViews[Math.floor(offset * this.highInverse)]!.getUint32(inChunk, true);
+    }
+    return this.readOther(address, 4) >>> 0;
+  }
+
+  private readOther(address: PhysAddr, width: 1 | 2 | 4): number {
+    this.checkAccess(address, width);
+    return this.readGeneral(address, width);
+  }
+
   /** High RAM inside one chunk, else validation and the general path. */
   private readSlow(address: PhysAddr, width: 1 | 2 | 4): number {
     // High RAM: `offset & highMask` keeps the low bits exactly for any integer below 2^53.
@@ -248,8 +264,7 @@ export class PhysicalBus implements PhysicalMemory {
             : view.getUint8(inChunk);
       }
     }
-    this.checkAccess(address, width);
-    return this.readGeneral(address, width);
+    return this.readOther(address, width);
   }
 
   private read64Slow(address: PhysAddr): bigint {
