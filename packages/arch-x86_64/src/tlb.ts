@@ -22,7 +22,8 @@ export const STRIDE = 4;
 
 /**
  * One direct-mapped array of translations for pages of one size, interleaved in a single Float64Array so a lookup
- * touches one cache line: `e[slot * 4]` is the page number (linear address / page size, -1 when empty),
+ * touches one cache line: `e[slot * 4]` is the page number (linear address / page size; NaN when empty,
+ * since NaN equals nothing, not even a page number computed from a bad address),
  * `+1` the physical base, `+2` the PERM_* bits with the memory type and size code, `+3` the generation it was
  * filled in (the non-global generation, or minus the global one).
  */
@@ -35,7 +36,7 @@ export class TlbArray {
     this.entries = entries;
     this.mask = entries - 1;
     this.e = new Float64Array(entries * STRIDE);
-    for (let i = 0; i < entries; i++) this.e[i * STRIDE] = -1;
+    for (let i = 0; i < entries; i++) this.e[i * STRIDE] = Number.NaN;
   }
 }
 
@@ -77,7 +78,7 @@ export class Tlb {
   nonGlobalGen = 1;
   /** Generation of global entries; bumped by a full flush. */
   globalGen = 1;
-  /** The L1 arrays, indexed by `access * 2 + user` for reads and writes. */
+  /** The L1 arrays, indexed by `access * 2 + user` for reads and writes: `[page number or NaN, physical base]` pairs. */
   declare readonly l1: readonly Float64Array[];
   declare readonly l1Mask: number;
   hits = 0;
@@ -92,7 +93,7 @@ export class Tlb {
     this.small = new TlbArray(entries);
     this.large2m = new TlbArray(64);
     this.large1g = new TlbArray(16);
-    this.l1 = [0, 1, 2, 3].map(() => new Float64Array(l1Entries * 2).fill(-1));
+    this.l1 = [0, 1, 2, 3].map(() => new Float64Array(l1Entries * 2).fill(Number.NaN));
     this.l1Mask = l1Entries - 1;
   }
 
@@ -106,7 +107,7 @@ export class Tlb {
 
   /** Empties the L1 (permissions or the address space changed). */
   clearL1(): void {
-    for (const array of this.l1) array.fill(-1);
+    for (const array of this.l1) array.fill(Number.NaN);
   }
 
   private arrayFor(sizeCode: number): TlbArray {
@@ -133,12 +134,12 @@ export class Tlb {
   invalidate(linear: number): void {
     const vpn = Math.floor(linear / 0x1000);
     const j = (vpn & this.l1Mask) * 2;
-    for (const array of this.l1) if (array[j] === vpn) array[j] = -1;
+    for (const array of this.l1) if (array[j] === vpn) array[j] = Number.NaN;
     for (let code = SIZE_4K; code <= SIZE_1G; code++) {
       const array = this.arrayFor(code);
       const pageNumber = Math.floor(linear / PAGE_SIZES[code]!);
       const i = (pageNumber & array.mask) * STRIDE;
-      if (array.e[i] === pageNumber) array.e[i] = -1;
+      if (array.e[i] === pageNumber) array.e[i] = Number.NaN;
     }
   }
 

@@ -1,24 +1,29 @@
 import type { FrameAllocator, PhysicalMemory } from "@ksim/core";
+import { Machine } from "@ksim/machine";
+import { BuddyAllocator } from "@ksim/pmm";
 import { X86_64, type X86_64Options } from "../x86-64.js";
 import { FailingFrames } from "./failing-frames.js";
-import { FlatMemory } from "./flat-memory.js";
-import { FreeListFrames } from "./free-list-frames.js";
 
 const MiB = 1024 * 1024;
 
-/** A small machine for tests: flat RAM, a free-list allocator above 1 MiB, wrapped for exhaustion injection. */
+/**
+ * A small machine for tests: `@ksim/machine`'s board and `@ksim/pmm`'s buddy allocator, the allocator wrapped so
+ * tests can make allocation number k fail. The frames come from the top of RAM, so low physical addresses below
+ * 640 KiB (0x1000-0x9FFFF) are free for tests to poke at.
+ */
 export interface TestRig {
   readonly arch: X86_64;
-  readonly memory: FlatMemory;
+  readonly machine: Machine;
+  readonly memory: PhysicalMemory;
   readonly frames: FailingFrames;
 }
 
-/** Boots an {@link X86_64} over `ramMiB` MiB of flat RAM (frames from 1 MiB up). */
+/** Boots an {@link X86_64} on a machine with `ramMiB` MiB of RAM. */
 export function bootTestArch(ramMiB = 16, options: Partial<X86_64Options> = {}): TestRig {
-  const memory = new FlatMemory(ramMiB * MiB);
-  const frames = new FailingFrames(new FreeListFrames(MiB, (ramMiB - 1) * MiB));
-  const arch = new X86_64({ memory, frames, ...options });
-  return { arch, memory, frames };
+  const machine = new Machine({ ramSize: ramMiB * MiB });
+  const frames = new FailingFrames(new BuddyAllocator(machine.firmwareMemoryMap));
+  const arch = new X86_64({ memory: machine.memory, frames, ...options });
+  return { arch, machine, memory: machine.memory, frames };
 }
 
 /**
