@@ -109,7 +109,9 @@ const machineResult = run("Machine", machine.memory, buddy, data.address);
 
 const m = (n: number) => `${(n / 1e6).toFixed(1)} M/s`;
 const g = (n: number) => `${(n / 1e9).toFixed(1)} GB/s`;
-console.log(`@ksim/arch-x86_64 bench (node ${process.version}); raw DataView read32 ${m(rawRead)}, raw fill ${g(rawMemset)}`);
+console.log(
+  `@ksim/arch-x86_64 bench (node ${process.version}); raw DataView read32 ${m(rawRead)}, raw fill ${g(rawMemset)}`,
+);
 console.log("| physical memory | case | physical access | through the MMU | ratio to raw | target |");
 console.log("|---|---|---|---|---|---|");
 for (const r of [flatResult, machineResult]) {

@@ -92,7 +92,11 @@ export function describeArchConformance(name: string, factory: () => ArchUnderTe
       const v = userPage(arch);
       const page = arch.getPage(0, v, MEM_CREATE);
       arch.allocatePage(page, MEM_DEFAULT);
-      expect([arch.pageIsPresent(page), arch.pageIsWritable(page), arch.pageIsUsermode(page)]).toEqual([true, true, true]);
+      expect([arch.pageIsPresent(page), arch.pageIsWritable(page), arch.pageIsUsermode(page)]).toEqual([
+        true,
+        true,
+        true,
+      ]);
       const frame = arch.getFrame(page);
       for (const access of [Access.Read, Access.Write, Access.Execute]) {
         expect(arch.mmu.translate(v + 12, access, true)).toBe(frame + 12);

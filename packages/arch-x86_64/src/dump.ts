@@ -3,7 +3,19 @@ import { PF_ID, PF_P, PF_RSVD, PF_US, PF_WR } from "./control.js";
 import type { WalkExplanation, X86Mmu } from "./mmu.js";
 import { ENTRY_SPAN } from "./page-tables.js";
 import { patIndex } from "./pat.js";
-import { entryAddress, PTE_A, PTE_D, PTE_G, PTE_HI_XD, PTE_P, PTE_PCD, PTE_PS, PTE_PWT, PTE_RW, PTE_US } from "./pte.js";
+import {
+  entryAddress,
+  PTE_A,
+  PTE_D,
+  PTE_G,
+  PTE_HI_XD,
+  PTE_P,
+  PTE_PCD,
+  PTE_PS,
+  PTE_PWT,
+  PTE_RW,
+  PTE_US,
+} from "./pte.js";
 
 /** One leaf mapping found in the page tables, with permissions combined across levels. */
 export interface Mapping {
@@ -181,9 +193,7 @@ export function describeErrorCode(code: number): string {
 /** A readable walk: one line per level with the entry decoded, then the result or the fault and why. */
 export function formatWalk(explanation: WalkExplanation): string {
   const e = explanation;
-  const lines = [
-    `${e.user ? "user" : "supervisor"} ${accessName(e.access)} at ${formatCanonical48(e.linear)}`,
-  ];
+  const lines = [`${e.user ? "user" : "supervisor"} ${accessName(e.access)} at ${formatCanonical48(e.linear)}`];
   for (const s of e.steps) {
     const raw = `0x${(s.hi >>> 0).toString(16).padStart(8, "0")}${(s.lo >>> 0).toString(16).padStart(8, "0")}`;
     const flags = [

@@ -8,10 +8,7 @@ import { bootTestArch, snapshot, type TestRig } from "./testing/harness.js";
 const USER_V = 0x40_0000;
 
 /** Runs `call` with allocation k failing for every k; `failed` says whether the call reported failure. */
-function everyAllocationPoint(
-  prepare: () => TestRig & { state?: unknown },
-  call: (rig: TestRig) => boolean,
-): number {
+function everyAllocationPoint(prepare: () => TestRig & { state?: unknown }, call: (rig: TestRig) => boolean): number {
   for (let k = 0; k < 10_000; k++) {
     const rig = prepare();
     const before = snapshot(rig.arch, rig.frames, rig.memory);
@@ -69,7 +66,12 @@ describe("frame exhaustion at every allocation point rolls back completely", () 
   });
 
   test("mem_createVAS returns 0", () => {
-    expect(everyAllocationPoint(() => bootTestArch(), ({ arch }) => arch.createVAS() === 0)).toBe(1);
+    expect(
+      everyAllocationPoint(
+        () => bootTestArch(),
+        ({ arch }) => arch.createVAS() === 0,
+      ),
+    ).toBe(1);
   });
 
   test("mem_clone returns 0 and gives back every table and copied frame", () => {

@@ -18,7 +18,7 @@ import {
   PF_WR,
 } from "./control.js";
 import { X86Mmu } from "./mmu.js";
-import { KSIM_PAT, packPat, POWER_ON_PAT } from "./pat.js";
+import { KSIM_PAT, POWER_ON_PAT, packPat } from "./pat.js";
 import { PTE_A, PTE_D, PTE_G, PTE_HI_XD, PTE_P, PTE_PCD, PTE_PS, PTE_PWT, PTE_RW, PTE_US } from "./pte.js";
 import { FlatMemory } from "./testing/flat-memory.js";
 
@@ -65,7 +65,12 @@ describe("the SDM walk: present bits and error codes", () => {
   test("a mapped 4 KiB page translates to frame + offset with every level used", () => {
     const { mmu } = rig();
     expect(mmu.translate(V + 0x123, Access.Read, false)).toBe(FRAME + 0x123);
-    expect(mmu.lastTranslation).toMatchObject({ pageSize: 0x1000, writable: true, user: true, memoryType: MemoryType.WB });
+    expect(mmu.lastTranslation).toMatchObject({
+      pageSize: 0x1000,
+      writable: true,
+      user: true,
+      memoryType: MemoryType.WB,
+    });
   });
 
   for (const level of LEVELS) {
@@ -185,7 +190,10 @@ describe("reserved bits (SDM 4.5): P = 1 and RSVD = 1", () => {
   test("PS in a PML4E is reserved", () => {
     const { mmu, set, lo } = rig();
     set(AT[4], lo(AT[4]) | PTE_PS);
-    expect(fault(mmu, V, Access.Read, false)).toMatchObject({ errorCode: PF_P | PF_RSVD, reason: "PML4E sets PS (reserved)" });
+    expect(fault(mmu, V, Access.Read, false)).toMatchObject({
+      errorCode: PF_P | PF_RSVD,
+      reason: "PML4E sets PS (reserved)",
+    });
   });
 
   test("bits 20:13 of a 2 MiB PDE and bits 29:13 of a 1 GiB PDPTE are reserved; bit 12 (PAT) is not", () => {

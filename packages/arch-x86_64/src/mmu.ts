@@ -7,9 +7,9 @@ import {
   InvalidArgumentError,
   isCanonical48,
   LINEAR_LIMIT_48,
-  type Mmu,
   MemoryType,
   type MemoryTypeValue,
+  type Mmu,
   PageFault,
   type PageFaultInfo,
   type PhysicalMemory,
@@ -37,7 +37,7 @@ import {
   VECTOR_PF,
 } from "./control.js";
 import { formatInfoMem, formatInfoTlb, formatTlbCache, formatWalk } from "./dump.js";
-import { packPat, POWER_ON_PAT, patIndex, unpackPat } from "./pat.js";
+import { POWER_ON_PAT, packPat, patIndex, unpackPat } from "./pat.js";
 import {
   entryAddress,
   PTE_A,
@@ -130,15 +130,15 @@ export class X86Mmu implements Mmu {
   private eferValue = EFER_LME;
   private ac = false;
   private readonly patTypes = new Int32Array(POWER_ON_PAT);
-  private declare readonly rsvdHi: number;
+  declare private readonly rsvdHi: number;
   /** rsvdHi plus XD while EFER.NXE is off. */
   private rsvdHiAll = 0;
-  private declare readonly physLimit: number;
+  declare private readonly physLimit: number;
   /** Derived from the control registers: 0 = allowed, 1 = fault, 2 = walk (a write through a clean entry). */
   private readonly allowed = new Uint8Array(6 * 16);
   private pagingOn = false;
-  private declare readonly smallEntries: Float64Array;
-  private declare readonly smallMask: number;
+  declare private readonly smallEntries: Float64Array;
+  declare private readonly smallMask: number;
   private nxe = false;
   private pge = false;
 
@@ -492,7 +492,7 @@ export class X86Mmu implements Mmu {
       }
     }
     const perm =
-      (w & (PTE_RW | PTE_US)) >>> 1 | // R/W (bit 1) -> PERM_W (bit 0), U/S (bit 2) -> PERM_U (bit 1)
+      ((w & (PTE_RW | PTE_US)) >>> 1) | // R/W (bit 1) -> PERM_W (bit 0), U/S (bit 2) -> PERM_U (bit 1)
       (xd & PTE_HI_XD ? 0 : PERM_X) |
       (lo & PTE_G && this.pge ? PERM_G : 0);
     const a = (access * 2 + (user ? 1 : 0)) * 16;
@@ -509,7 +509,15 @@ export class X86Mmu implements Mmu {
   }
 
   /** Caches a successful translation (L2, and L1 for 4 KiB reads/writes) and returns the physical address. */
-  private cache(linear: number, access: number, user: boolean, sizeCode: number, lo: number, hi: number, perm: number): number {
+  private cache(
+    linear: number,
+    access: number,
+    user: boolean,
+    sizeCode: number,
+    lo: number,
+    hi: number,
+    perm: number,
+  ): number {
     const size = SIZE_BYTES[sizeCode]!;
     const frameLo = sizeCode === SIZE_4K ? lo : sizeCode === SIZE_2M ? lo & 0xffe0_0000 : lo & 0xc000_0000;
     const base = ((frameLo & PTE_ADDR_LO) >>> 0) + (hi & PTE_ADDR_HI) * TWO_32;
@@ -558,11 +566,13 @@ export class X86Mmu implements Mmu {
       if (lo & PTE_PS) {
         if (level === 4) return this.pageFault(linear, access, user, PF_P | PF_RSVD, "PML4E sets PS (reserved)");
         if (level === 3) {
-          if (lo & RSVD_1G_LO) return this.pageFault(linear, access, user, PF_P | PF_RSVD, "1 GiB PDPTE sets bits 29:13 (reserved)");
+          if (lo & RSVD_1G_LO)
+            return this.pageFault(linear, access, user, PF_P | PF_RSVD, "1 GiB PDPTE sets bits 29:13 (reserved)");
           break;
         }
         if (level === 2) {
-          if (lo & RSVD_2M_LO) return this.pageFault(linear, access, user, PF_P | PF_RSVD, "2 MiB PDE sets bits 20:13 (reserved)");
+          if (lo & RSVD_2M_LO)
+            return this.pageFault(linear, access, user, PF_P | PF_RSVD, "2 MiB PDE sets bits 20:13 (reserved)");
           break;
         }
       }
@@ -575,7 +585,8 @@ export class X86Mmu implements Mmu {
     // For large pages bit 12 is PAT, not address: clear the bits below the page size.
     const frameLo = sizeCode === SIZE_4K ? lo : sizeCode === SIZE_2M ? lo & 0xffe0_0000 : lo & 0xc000_0000;
     const base = entryAddress(frameLo, hi);
-    const perm = (w & 1 ? PERM_W : 0) | (u & 1 ? PERM_U : 0) | (xd ? 0 : PERM_X) | (lo & PTE_G && this.pge ? PERM_G : 0);
+    const perm =
+      (w & 1 ? PERM_W : 0) | (u & 1 ? PERM_U : 0) | (xd ? 0 : PERM_X) | (lo & PTE_G && this.pge ? PERM_G : 0);
     const leafDirty = (lo & PTE_D) !== 0;
     if (this.rule(access, user, perm | (leafDirty ? PERM_D : 0)) === 1) {
       return this.pageFault(linear, access, user, PF_P, this.denial(access, user, perm));
@@ -590,7 +601,15 @@ export class X86Mmu implements Mmu {
       const want = isLeaf && access === Access.Write ? entry | PTE_A | PTE_D : entry | PTE_A;
       if (want !== entry) mem.write32(this.walkAddr[i]!, want >>> 0);
     }
-    return this.cache(linear, access, user, sizeCode, lo, hi, perm | (leafDirty || access === Access.Write ? PERM_D : 0));
+    return this.cache(
+      linear,
+      access,
+      user,
+      sizeCode,
+      lo,
+      hi,
+      perm | (leafDirty || access === Access.Write ? PERM_D : 0),
+    );
   }
 
   private pageFault(linear: number, access: number, user: boolean, code: number, reason: string): number {
@@ -692,7 +711,7 @@ export class X86Mmu implements Mmu {
       const leaf = steps[steps.length - 1];
       const large = leaf !== undefined && leaf.level > 1;
       const type = leaf ? (this.patTypes[patIndex(leaf.lo, large)]! as MemoryTypeValue) : MemoryType.WB;
-      result = { ok: true, physical, memoryType: type, pageSize: leaf ? leaf.pageSize ?? PAGE : PAGE };
+      result = { ok: true, physical, memoryType: type, pageSize: leaf ? (leaf.pageSize ?? PAGE) : PAGE };
     } else {
       const f = this.lastFault;
       result = { ok: false, vector: this.lastFaultVector, errorCode: f.errorCode, reason: f.reason };

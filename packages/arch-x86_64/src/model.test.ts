@@ -1,4 +1,12 @@
-import { Access, type AccessKind, MEM_CREATE, MEM_DEFAULT, MEM_PAGE_KERNEL, MEM_PAGE_NO_EXECUTE, MEM_PAGE_READONLY } from "@ksim/core";
+import {
+  Access,
+  type AccessKind,
+  MEM_CREATE,
+  MEM_DEFAULT,
+  MEM_PAGE_KERNEL,
+  MEM_PAGE_NO_EXECUTE,
+  MEM_PAGE_READONLY,
+} from "@ksim/core";
 import fc from "fast-check";
 import { expect, test } from "vitest";
 import { bootTestArch } from "./testing/harness.js";
@@ -20,10 +28,24 @@ type Space = Map<number, Page>;
 const VPNS = [0x400, 0x401, 0x5ff, 0x600, 0x4_0000, 0x7_ffff_ffff];
 const flagsArb = fc.record({ kernel: fc.boolean(), readonly: fc.boolean(), nx: fc.boolean() });
 const op = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("map" as const), vpn: fc.constantFrom(...VPNS), frame: fc.nat(15), f: flagsArb }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("alloc" as const), vpn: fc.constantFrom(...VPNS), f: flagsArb }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("map" as const),
+      vpn: fc.constantFrom(...VPNS),
+      frame: fc.nat(15),
+      f: flagsArb,
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant("alloc" as const), vpn: fc.constantFrom(...VPNS), f: flagsArb }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("unmap" as const), vpn: fc.constantFrom(...VPNS) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("protect" as const), vpn: fc.constantFrom(...VPNS), f: flagsArb }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("protect" as const), vpn: fc.constantFrom(...VPNS), f: flagsArb }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("clone" as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("switch" as const), to: fc.nat(7) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("destroy" as const), which: fc.nat(7) }) },
@@ -82,7 +104,13 @@ test("page tables, TLB and address spaces agree with a Map model over random ope
             const page = arch.getPage(0, o.vpn * 0x1000, MEM_CREATE);
             arch.allocatePage(page, flagsOf(o.f));
             memory.write32(arch.getFrame(page), tag);
-            model.set(o.vpn, { phys: tag++, owned: true, writable: !o.f.readonly, user: !o.f.kernel, executable: !o.f.nx });
+            model.set(o.vpn, {
+              phys: tag++,
+              owned: true,
+              writable: !o.f.readonly,
+              user: !o.f.kernel,
+              executable: !o.f.nx,
+            });
             break;
           }
           case "unmap":

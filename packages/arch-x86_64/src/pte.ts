@@ -51,7 +51,7 @@ export function entryAddress(lo: number, hi: number): number {
 
 /** The `lo` address bits of a physical address (bits 31..12). */
 export function addressLo(phys: number): number {
-  return phys % TWO_32 & PTE_ADDR_LO;
+  return (phys % TWO_32) & PTE_ADDR_LO;
 }
 
 /** The `hi` address bits of a physical address (bits 51..32). */

@@ -1,4 +1,12 @@
-import { Access, GeneralProtectionFault, InvalidArgumentError, MEM_CREATE, MEM_DEFAULT, MemoryType, PageFault } from "@ksim/core";
+import {
+  Access,
+  GeneralProtectionFault,
+  InvalidArgumentError,
+  MEM_CREATE,
+  MEM_DEFAULT,
+  MemoryType,
+  PageFault,
+} from "@ksim/core";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { PTE_A, PTE_D } from "./pte.js";
@@ -52,7 +60,11 @@ describe("scalar accesses", () => {
       if (width === 8) vm.write64(v, 0x1122_3344_5566_7788n);
       const bytes = Array.from({ length: width }, (_, k) => memory.read8(physOf(at + k)));
       const expected =
-        width === 2 ? [0x34, 0x12] : width === 4 ? [0x78, 0x56, 0x34, 0x12] : [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11];
+        width === 2
+          ? [0x34, 0x12]
+          : width === 4
+            ? [0x78, 0x56, 0x34, 0x12]
+            : [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11];
       expect(bytes).toEqual(expected);
       if (width === 2) expect(vm.read16(v)).toBe(0x1234);
       if (width === 4) expect(vm.read32(v)).toBe(0x1234_5678);
@@ -165,7 +177,9 @@ describe("map, unmap, protect", () => {
   test("map honours protection and memory type; translate reports the mapping without touching A bits", () => {
     const { arch } = bootTestArch();
     const mmio = arch.layout.mmio.base;
-    expect(arch.memory.map(mmio, 0xfd00_0000, 0x2000, { ...RW, memoryType: MemoryType.WC, global: true }).ok).toBe(true);
+    expect(arch.memory.map(mmio, 0xfd00_0000, 0x2000, { ...RW, memoryType: MemoryType.WC, global: true }).ok).toBe(
+      true,
+    );
     expect(arch.memory.translate(mmio + 0x1004)).toBe(0xfd00_1004);
     expect(arch.tables.lo(arch.getPage(0, mmio, 0)) & PTE_A).toBe(0);
     expect(arch.mmu.translate(mmio + 0x1004, Access.Write, false)).toBe(0xfd00_1004);

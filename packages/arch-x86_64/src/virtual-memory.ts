@@ -17,7 +17,6 @@ import {
 import type { X86Mmu } from "./mmu.js";
 import type { PageTables, UndoLog } from "./page-tables.js";
 import { patBits } from "./pat.js";
-import { L1_KERNEL_READ, L1_KERNEL_WRITE, L1_USER_READ, L1_USER_WRITE } from "./tlb.js";
 import {
   addressHi,
   addressLo,
@@ -34,6 +33,7 @@ import {
   PTE_RW,
   PTE_US,
 } from "./pte.js";
+import { L1_KERNEL_READ, L1_KERNEL_WRITE, L1_USER_READ, L1_USER_WRITE } from "./tlb.js";
 
 const PAGE = 0x1000;
 
@@ -57,14 +57,14 @@ export interface VirtualMemoryHost {
  * physically contiguous runs to the physical memory's typed-array operations.
  */
 export class X86VirtualMemory implements VirtualMemory {
-  private declare readonly mmu: X86Mmu;
-  private declare readonly mem: PhysicalMemory;
-  private declare readonly host: VirtualMemoryHost;
-  private declare readonly user: boolean;
+  declare private readonly mmu: X86Mmu;
+  declare private readonly mem: PhysicalMemory;
+  declare private readonly host: VirtualMemoryHost;
+  declare private readonly user: boolean;
   // The MMU's L1 TLB arrays for this privilege (stable objects, emptied and refilled by the MMU).
-  private declare readonly l1Read: Float64Array;
-  private declare readonly l1Write: Float64Array;
-  private declare readonly l1Mask: number;
+  declare private readonly l1Read: Float64Array;
+  declare private readonly l1Write: Float64Array;
+  declare private readonly l1Mask: number;
   private readonly scratch = new Float64Array(2);
 
   constructor(host: VirtualMemoryHost, user: boolean) {
@@ -90,7 +90,11 @@ export class X86VirtualMemory implements VirtualMemory {
     checkPhysAddr("phys", phys);
     checkAligned("phys", phys, PAGE);
     if (phys + size > 2 ** this.host.physicalAddressBits) {
-      throw new InvalidArgumentError("phys", phys, `range ends beyond MAXPHYADDR (${this.host.physicalAddressBits} bits)`);
+      throw new InvalidArgumentError(
+        "phys",
+        phys,
+        `range ends beyond MAXPHYADDR (${this.host.physicalAddressBits} bits)`,
+      );
     }
     const { lo: flagsLo, hi: flagsHi } = this.protectionBits(protection);
     const tables = this.host.tables;
@@ -167,7 +171,11 @@ export class X86VirtualMemory implements VirtualMemory {
       const pte = tables.pteFor(pml4, v, null);
       const lo = tables.lo(pte);
       const hi = tables.hi(pte);
-      tables.write(pte, (lo & (PTE_ADDR_LO | PTE_A | PTE_D | PTE_OWNED)) | flagsLo, (hi & (PTE_ADDR_HI | PTE_HI_COW)) | flagsHi);
+      tables.write(
+        pte,
+        (lo & (PTE_ADDR_LO | PTE_A | PTE_D | PTE_OWNED)) | flagsLo,
+        (hi & (PTE_ADDR_HI | PTE_HI_COW)) | flagsHi,
+      );
       this.mmu.invalidate(v);
     }
   }

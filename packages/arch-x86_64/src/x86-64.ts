@@ -130,9 +130,9 @@ export class X86_64 implements Arch {
   declare readonly frames: FrameAllocator;
   declare readonly physical: PhysicalMemory;
 
-  private declare readonly kernelDirectory: number;
+  declare private readonly kernelDirectory: number;
   private readonly directories = new Set<number>();
-  private declare readonly physLimit: number;
+  declare private readonly physLimit: number;
   private readonly scratch = new Float64Array(2);
 
   constructor(options: X86_64Options) {
@@ -194,7 +194,11 @@ export class X86_64 implements Arch {
     for (let i = 0; i < hhdmSize / GiB; i++) {
       const phys = i * GiB;
       // Present, writable, supervisor, 1 GiB, global, WB, no-execute.
-      this.tables.write(pdpt + (first + i) * 8, addressLo(phys) | PTE_P | PTE_RW | PTE_PS | PTE_G, addressHi(phys) | PTE_HI_XD);
+      this.tables.write(
+        pdpt + (first + i) * 8,
+        addressLo(phys) | PTE_P | PTE_RW | PTE_PS | PTE_G,
+        addressHi(phys) | PTE_HI_XD,
+      );
     }
     return pml4;
   }
@@ -375,7 +379,11 @@ export class X86_64 implements Arch {
     if (!(flags & MEM_PAGE_NOALLOC)) {
       const frame = this.frames.allocFrame();
       if (frame === 0) {
-        throw new KernelPanic("OUT_OF_MEMORY", "mem", `no free frame for the page at ${this.formatAddress(this.tables.linearOf(page))}`);
+        throw new KernelPanic(
+          "OUT_OF_MEMORY",
+          "mem",
+          `no free frame for the page at ${this.formatAddress(this.tables.linearOf(page))}`,
+        );
       }
       this.physical.fill(frame, PAGE, 0);
       lo = (lo & ~(PTE_ADDR_LO | PTE_A | PTE_D)) | addressLo(frame) | PTE_OWNED;
@@ -421,7 +429,11 @@ export class X86_64 implements Arch {
     const page = this.tables.pteFor(pml4, virt, undo);
     if (page < 0) {
       this.tables.rollback(undo);
-      throw new KernelPanic("OUT_OF_MEMORY", "mem", `no frame for a page table while mapping ${this.formatAddress(virt)}`);
+      throw new KernelPanic(
+        "OUT_OF_MEMORY",
+        "mem",
+        `no frame for a page table while mapping ${this.formatAddress(virt)}`,
+      );
     }
     if (page === 0) {
       throw new InvalidArgumentError("virt", virt, "mapped by a large page (2 MiB / 1 GiB); ksim does not split it");
@@ -442,7 +454,7 @@ export class X86_64 implements Arch {
     const pml4 = this.directory(dir);
     this.checkLinear("virt", virt);
     const phys = this.resolve(pml4, virt);
-    return phys < 0 ? 0 : phys;
+    return Math.max(phys, 0);
   }
 
   /** The physical address of `virt` under `pml4`, or -1 when not present. No side effects. */
@@ -583,8 +595,10 @@ export class X86_64 implements Arch {
   destroyVAS(dir: PageDirectory): void {
     checkInteger("dir", dir, 1, 2 ** 52 - 1);
     if (!this.directories.has(dir)) throw new InvalidArgumentError("dir", dir, "not a page directory of this kernel");
-    if (dir === this.kernelDirectory) throw new InvalidArgumentError("dir", dir, "the kernel directory cannot be destroyed");
-    if (dir === this.mmu.pml4Base) throw new InvalidArgumentError("dir", dir, "the current directory cannot be destroyed");
+    if (dir === this.kernelDirectory)
+      throw new InvalidArgumentError("dir", dir, "the kernel directory cannot be destroyed");
+    if (dir === this.mmu.pml4Base)
+      throw new InvalidArgumentError("dir", dir, "the current directory cannot be destroyed");
     this.freeLevel(dir, 4);
     this.directories.delete(dir);
     this.tables.freeTable(dir);

@@ -8,7 +8,7 @@ export class FlatMemory implements PhysicalMemory {
   // `declare`: no class-field initialisation to undefined, which would make V8 type these fields loosely.
   declare readonly size: number;
   declare readonly bytes: Uint8Array;
-  private declare readonly view: DataView;
+  declare private readonly view: DataView;
 
   /** @param size RAM size in bytes (a multiple of 4 KiB). */
   constructor(size: number) {

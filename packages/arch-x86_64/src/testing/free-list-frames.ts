@@ -1,8 +1,8 @@
 import {
   checkInteger,
-  FrameError,
   type FrameAllocation,
   type FrameAllocator,
+  FrameError,
   type FrameRequest,
   type FrameStats,
 } from "@ksim/core";

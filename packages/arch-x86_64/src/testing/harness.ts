@@ -33,7 +33,10 @@ export function bootTestArch(ramMiB = 16, options: Partial<X86_64Options> = {}):
 export function snapshot(arch: X86_64, frames: FrameAllocator, memory: PhysicalMemory): string {
   const stats = frames.stats();
   const tables = [...arch.tables.tables.keys()].sort((a, b) => a - b);
-  const parts: string[] = [`free=${stats.freeFrames} used=${stats.usedFrames}`, `dirs=${arch.listDirectories().join(",")}`];
+  const parts: string[] = [
+    `free=${stats.freeFrames} used=${stats.usedFrames}`,
+    `dirs=${arch.listDirectories().join(",")}`,
+  ];
   const page = new Uint8Array(4096);
   for (const table of tables) {
     memory.read(table, page);
