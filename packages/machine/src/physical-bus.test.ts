@@ -272,6 +272,56 @@ describe("register regions", () => {
   });
 });
 
+describe("devices that access memory from their register handlers", () => {
+  it("bulk and 64-bit accesses to a register region reach the right offsets while the handler does DMA", () => {
+    const machine = new Machine({ ramSize: 16 * MiB });
+    const fb = new Uint8Array(0x100);
+    machine.addressMap.addRegion(0xc000_0000, fb.length, { kind: "ram", name: "fb", bytes: fb });
+    const dma = machine.createBusMaster(() => true);
+    const seen: string[] = [];
+    machine.addressMap.addRegion(0xd000_0000, 0x10, {
+      kind: "registers",
+      name: "dma-on-access",
+      handler: {
+        // Every access starts a transfer that goes through the general path (device RAM and a hole).
+        read: (offset, size) => {
+          dma.copy(0xc000_0000, 0x10_0000, 16);
+          dma.read32(0xe000_0000);
+          seen.push(`r${size}@${offset}`);
+          return offset;
+        },
+        write: (offset, size, value) => {
+          dma.copy(0xc000_0010, 0x10_0000, 16);
+          dma.write8(0xe000_0000, 1);
+          seen.push(`w${size}@${offset}=${value}`);
+        },
+      },
+    });
+    machine.memory.fill(0xd000_0000, 4, 0x11);
+    machine.memory.write64(0xd000_0008, 0x0000_0002_0000_0001n);
+    const into = new Uint8Array(3);
+    machine.memory.read(0xd000_0001, into);
+    expect(machine.memory.read64(0xd000_0008)).toBe(0x0000_000c_0000_0008n);
+    machine.memory.write(0xd000_0004, Uint8Array.of(7, 8));
+    expect(Array.from(into)).toEqual([1, 2, 3]);
+    expect(seen).toEqual([
+      "w1@0=17",
+      "w1@1=17",
+      "w1@2=17",
+      "w1@3=17",
+      "w4@8=1",
+      "w4@12=2",
+      "r1@1",
+      "r1@2",
+      "r1@3",
+      "r4@8",
+      "r4@12",
+      "w1@4=7",
+      "w1@5=8",
+    ]);
+  });
+});
+
 describe("holes", () => {
   it("reads of unbacked addresses return all ones, writes are dropped, and both are counted", () => {
     const { machine, memory } = buildMachine();

@@ -286,10 +286,12 @@ export class PhysicalBus implements PhysicalMemory {
       } else if (c.kind === DEVICE_RAM) {
         return c.region!.view!.getBigUint64(c.offset, true);
       } else if (c.kind === REGISTERS) {
+        // Locals, not the cursor: a handler may itself access memory (a device starting DMA) and move the cursor.
         const handler = c.region!.handler!;
-        if (handler.read64) return BigInt.asUintN(64, handler.read64(c.offset));
-        const low = handler.read(c.offset, 4) >>> 0;
-        const high = handler.read(c.offset + 4, 4) >>> 0;
+        const offset = c.offset;
+        if (handler.read64) return BigInt.asUintN(64, handler.read64(offset));
+        const low = handler.read(offset, 4) >>> 0;
+        const high = handler.read(offset + 4, 4) >>> 0;
         return (BigInt(high) << 32n) | BigInt(low);
       } else {
         this.unbacked(address, 8, false);
@@ -338,11 +340,12 @@ export class PhysicalBus implements PhysicalMemory {
         return;
       } else if (c.kind === REGISTERS) {
         const handler = c.region!.handler!;
+        const offset = c.offset;
         const unsigned = BigInt.asUintN(64, value);
-        if (handler.write64) handler.write64(c.offset, unsigned);
+        if (handler.write64) handler.write64(offset, unsigned);
         else {
-          handler.write(c.offset, 4, Number(unsigned & 0xffff_ffffn));
-          handler.write(c.offset + 4, 4, Number(unsigned >> 32n));
+          handler.write(offset, 4, Number(unsigned & 0xffff_ffffn));
+          handler.write(offset + 4, 4, Number(unsigned >> 32n));
         }
         return;
       } else {
@@ -451,7 +454,8 @@ export class PhysicalBus implements PhysicalMemory {
       else if (c.kind === DEVICE_RAM) c.region!.bytes!.fill(byte, c.offset, c.offset + n);
       else if (c.kind === REGISTERS) {
         const { handler } = c.region!;
-        for (let i = 0; i < n; i++) handler!.write(c.offset + i, 1, byte);
+        const offset = c.offset; // the handler may move the cursor
+        for (let i = 0; i < n; i++) handler!.write(offset + i, 1, byte);
       } else this.unbacked(at, n, true);
       at += n;
       remaining -= n;
@@ -544,7 +548,8 @@ export class PhysicalBus implements PhysicalMemory {
       else if (c.kind === DEVICE_RAM) into.set(c.region!.bytes!.subarray(c.offset, c.offset + n), pos);
       else if (c.kind === REGISTERS) {
         const { handler } = c.region!;
-        for (let i = 0; i < n; i++) into[pos + i] = handler!.read(c.offset + i, 1) & 0xff;
+        const offset = c.offset; // the handler may move the cursor
+        for (let i = 0; i < n; i++) into[pos + i] = handler!.read(offset + i, 1) & 0xff;
       } else {
         this.unbacked(at, n, false);
         into.fill(0xff, pos, pos + n);
@@ -565,7 +570,8 @@ export class PhysicalBus implements PhysicalMemory {
       else if (c.kind === DEVICE_RAM) c.region!.bytes!.set(from.subarray(pos, pos + n), c.offset);
       else if (c.kind === REGISTERS) {
         const { handler } = c.region!;
-        for (let i = 0; i < n; i++) handler!.write(c.offset + i, 1, from[pos + i]!);
+        const offset = c.offset; // the handler may move the cursor
+        for (let i = 0; i < n; i++) handler!.write(offset + i, 1, from[pos + i]!);
       } else this.unbacked(at, n, true);
       at += n;
       pos += n;
