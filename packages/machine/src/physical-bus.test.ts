@@ -178,6 +178,68 @@ describe("physical memory against a byte-map reference", () => {
     );
   });
 
+  it("on a strict machine, any operation touching a hole throws BusError and changes nothing; others match the reference", () => {
+    const spans = (o: Op): [number, number][] => {
+      switch (o.op) {
+        case "write":
+        case "read":
+          return [[o.address, o.width]];
+        case "fill":
+        case "readBytes":
+          return [[o.address, o.length]];
+        case "copy":
+          return [
+            [o.source, o.length],
+            [o.destination, o.length],
+          ];
+        case "writeBytes":
+          return [[o.address, o.data.length]];
+      }
+    };
+    const touchesHole = (o: Op) =>
+      spans(o).some(([start, length]) => Array.from({ length }, (_, i) => start + i).some((a) => !backed(a)));
+    fc.assert(
+      fc.property(fc.array(arbOp, { minLength: 1, maxLength: 30 }), (ops) => {
+        const { memory, regs } = buildMachine(true);
+        const ref = new Reference();
+        for (const o of ops) {
+          if (touchesHole(o)) {
+            const logLength = regs.log.length;
+            const run = () => {
+              if (o.op === "write") writeWidth(memory, o.address, o.width, o.value);
+              else if (o.op === "read") readWidth(memory, o.address, o.width);
+              else if (o.op === "fill") memory.fill(o.address, o.length, o.byte);
+              else if (o.op === "copy") memory.copy(o.destination, o.source, o.length);
+              else if (o.op === "writeBytes") memory.write(o.address, o.data);
+              else memory.read(o.address, new Uint8Array(o.length));
+            };
+            expect(run).toThrow(BusError);
+            expect(regs.log.length).toBe(logLength);
+            continue;
+          }
+          if (o.op === "write") {
+            writeWidth(memory, o.address, o.width, o.value);
+            ref.writeLE(o.address, o.width, o.value);
+          } else if (o.op === "read") {
+            expect(readWidth(memory, o.address, o.width)).toBe(ref.readLE(o.address, o.width));
+          } else if (o.op === "fill") {
+            memory.fill(o.address, o.length, o.byte);
+            for (let i = 0; i < o.length; i++) ref.set(o.address + i, o.byte);
+          } else if (o.op === "copy") {
+            memory.copy(o.destination, o.source, o.length);
+            const tmp = Array.from({ length: o.length }, (_, i) => ref.get(o.source + i));
+            for (const [i, b] of tmp.entries()) ref.set(o.destination + i, b);
+          } else if (o.op === "writeBytes") {
+            memory.write(o.address, o.data);
+            for (const [i, b] of o.data.entries()) ref.set(o.address + i, b);
+          }
+        }
+        for (const [address, byte] of ref.bytes) expect(memory.read8(address)).toBe(byte);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("overlapping copies in RAM behave like memmove in both directions and across chunk edges", () => {
     fc.assert(
       fc.property(
