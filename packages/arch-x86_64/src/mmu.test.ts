@@ -476,6 +476,59 @@ describe("the fast walk agrees with the careful walk", () => {
   });
 });
 
+describe("the PDE cache (a paging-structure cache, SDM 4.10.3)", () => {
+  test("a TLB miss in a 2 MiB region walked before reads only the PTE, and agrees with a full walk", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xfff }),
+        fc.constantFrom(0, 0x8000_0000, 1 << 10),
+        fc.integer({ min: 0, max: 2 }),
+        fc.boolean(),
+        fc.record({
+          wp: fc.boolean(),
+          smep: fc.boolean(),
+          smap: fc.boolean(),
+          upperRo: fc.boolean(),
+          upperXd: fc.boolean(),
+        }),
+        (flags, high, access, user, c) => {
+          const { mmu, set, lo } = rig({
+            cr4: CR4_PAE | CR4_PGE | (c.smep ? CR4_SMEP : 0) | (c.smap ? CR4_SMAP : 0),
+            cr0: (CR0_PE | CR0_PG | (c.wp ? CR0_WP : 0)) >>> 0,
+          });
+          set(AT[2], lo(AT[2]) & ~(c.upperRo ? PTE_RW : 0), c.upperXd ? PTE_HI_XD : 0);
+          set(AT[1] + 8, (FRAME + 0x1000) | URW);
+          expect(mmu.walk(V + 0x1000, Access.Read, true)).toBe(FRAME + 0x1000); // fills the PDE cache
+          set(AT[1], FRAME | flags, high);
+          const explained = mmu.explain(V + 0x10, access as AccessKind, user);
+          const walked = mmu.walk(V + 0x10, access as AccessKind, user);
+          if (explained.result.ok) {
+            expect(walked).toBe(explained.result.physical);
+          } else {
+            expect(walked).toBe(-1);
+            expect(mmu.lastFault.errorCode).toBe(explained.result.errorCode);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test("a PDE changed without invlpg is still used through the cache; invlpg of any address drops it", () => {
+    const { mmu, set } = rig();
+    set(AT[1] + 8, (FRAME + 0x1000) | URW);
+    set(AT[1] + 16, (FRAME + 0x2000) | URW);
+    mmu.translate(V, Access.Read, false);
+    set(0x5008, 0x71_0000 | URW); // a second page table
+    set(0x5010, 0x72_0000 | URW);
+    set(AT[2], 0x5000 | URW);
+    expect(mmu.translate(V + 0x1000, Access.Read, false)).toBe(FRAME + 0x1000); // stale PDE from the cache
+    mmu.invalidate(0x7000_0000); // invlpg flushes every paging-structure-cache entry
+    expect(mmu.translate(V + 0x2000, Access.Read, false)).toBe(0x72_0000);
+    expect(mmu.translate(V + 0x1000, Access.Read, false)).toBe(FRAME + 0x1000); // its TLB entry was not touched
+  });
+});
+
 describe("control registers", () => {
   test("clearing CR0.PG or CR4.PAE in long mode is a #GP and changes nothing", () => {
     const { mmu } = rig();

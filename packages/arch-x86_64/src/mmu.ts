@@ -302,6 +302,7 @@ export class X86Mmu implements Mmu {
       for (let perm = 0; perm < 16; perm++) this.allowed[a * 16 + perm] = this.rule(a >> 1, (a & 1) === 1, perm);
     }
     this.tlb.clearL1();
+    this.tlb.clearPde();
     this.epoch++;
   }
 
@@ -416,7 +417,7 @@ export class X86Mmu implements Mmu {
     if (hit1g >= 0) return hit1g;
     // A cached entry that refuses the access is dropped and the walk decides (a fault invalidates the TLB entries
     // of the faulting address, SDM 4.10.4.1); a write through a clean entry walks to set D.
-    this.tlb.invalidate(linear);
+    this.tlb.drop(linear);
     this.tlb.misses++;
     return this.walk(linear, access, user);
   }
@@ -447,6 +448,32 @@ export class X86Mmu implements Mmu {
     const rsvd = this.rsvdHiAll;
     const high = Math.floor(linear / TWO_32);
     const low = linear >>> 0;
+    // PDE-cache hit: the page table is known, only the PTE is read.
+    const region = Math.floor(linear / 0x20_0000);
+    const pde = this.tlb.pde;
+    const k = (region & this.tlb.pdeMask) * 4;
+    if (pde[k] === region) {
+      const a1 = pde[k + 1]! + ((low >>> 12) & 511) * 8;
+      const lo1 = mem.read32(a1);
+      const hi1 = mem.read32(a1 + 4);
+      const upper = pde[k + 2]!;
+      const perm =
+        ((upper & lo1 & (PTE_RW | PTE_US)) >>> 1) |
+        (pde[k + 3] || hi1 & PTE_HI_XD ? 0 : PERM_X) |
+        (lo1 & PTE_G && this.pge ? PERM_G : 0);
+      if (
+        lo1 & PTE_P &&
+        !(hi1 & rsvd) &&
+        this.allowed[(access * 2 + (user ? 1 : 0)) * 16 + ((perm | (lo1 & PTE_D ? PERM_D : 0)) & 15)] !== 1
+      ) {
+        const leaf = access === Access.Write ? lo1 | PTE_A | PTE_D : lo1 | PTE_A;
+        if (leaf !== lo1) mem.write32(a1, leaf >>> 0);
+        return this.cache(linear, access, user, SIZE_4K, lo1, hi1, perm | (leaf & PTE_D ? PERM_D : 0));
+      }
+      // A fault drops the cached entries for the address (SDM 4.10.4.1); the full walk says why.
+      pde[k] = Number.NaN;
+      return this.walkCore(linear, access, user, null, true);
+    }
     const a4 = this.pml4Base + ((high >>> 7) & 511) * 8;
     const lo4 = mem.read32(a4);
     const hi4 = mem.read32(a4 + 4);
@@ -464,11 +491,12 @@ export class X86Mmu implements Mmu {
     let address = a3;
     let a2 = -1;
     let lo2 = 0;
+    let hi2 = 0;
     let sizeCode = SIZE_1G;
     if (!(lo3 & PTE_PS)) {
       a2 = ((lo3 & PTE_ADDR_LO) >>> 0) + (hi3 & PTE_ADDR_HI) * TWO_32 + ((low >>> 21) & 511) * 8;
       lo2 = mem.read32(a2);
-      const hi2 = mem.read32(a2 + 4);
+      hi2 = mem.read32(a2 + 4);
       if (!(lo2 & PTE_P) || hi2 & rsvd || (lo2 & PTE_PS && lo2 & RSVD_2M_LO)) {
         return this.walkCore(linear, access, user, null, true);
       }
@@ -505,6 +533,11 @@ export class X86Mmu implements Mmu {
     if (a2 >= 0 && address !== a2 && !(lo2 & PTE_A)) mem.write32(a2, (lo2 | PTE_A) >>> 0);
     const leaf = access === Access.Write ? lo | PTE_A | PTE_D : lo | PTE_A;
     if (leaf !== lo) mem.write32(address, leaf >>> 0);
+    if (sizeCode === SIZE_4K) {
+      const upper = lo4 & lo3 & lo2;
+      const upperXd = ((hi4 | hi3 | hi2) & PTE_HI_XD) !== 0;
+      this.tlb.cachePde(region, ((lo2 & PTE_ADDR_LO) >>> 0) + (hi2 & PTE_ADDR_HI) * TWO_32, upper, upperXd);
+    }
     return this.cache(linear, access, user, sizeCode, lo, hi, perm | (leaf & PTE_D ? PERM_D : 0));
   }
 

@@ -61,6 +61,9 @@ export const L1_USER_READ = 1;
 export const L1_KERNEL_WRITE = 2;
 export const L1_USER_WRITE = 3;
 
+/** Entries of the PDE cache: 256 regions of 2 MiB (512 MiB of linear space in page tables). */
+export const PDE_CACHE_ENTRIES = 256;
+
 /**
  * The translation lookaside buffer, in two levels as on real CPUs. The L2 ({@link small}, {@link large2m},
  * {@link large1g}) holds every cached translation with its permissions, memory type, global bit and generation.
@@ -78,6 +81,14 @@ export class Tlb {
   nonGlobalGen = 1;
   /** Generation of global entries; bumped by a full flush. */
   globalGen = 1;
+  /**
+   * The PDE cache, one of the paging-structure caches of SDM 4.10.3: per 2 MiB region, `[region number or NaN,
+   * page-table base, R/W and U/S of PML4E & PDPTE & PDE, 1 if any of them has XD]`, filled by successful walks
+   * through a page table. A TLB miss that hits it reads only the PTE. Emptied by invlpg (which invalidates every
+   * paging-structure-cache entry, SDM 4.10.4.1), CR3 loads and control-register changes.
+   */
+  declare readonly pde: Float64Array;
+  declare readonly pdeMask: number;
   /** The L1 arrays, indexed by `access * 2 + user` for reads and writes: `[page number or NaN, physical base]` pairs. */
   declare readonly l1: readonly Float64Array[];
   declare readonly l1Mask: number;
@@ -95,6 +106,22 @@ export class Tlb {
     this.large1g = new TlbArray(16);
     this.l1 = [0, 1, 2, 3].map(() => new Float64Array(l1Entries * 2).fill(Number.NaN));
     this.l1Mask = l1Entries - 1;
+    this.pde = new Float64Array(PDE_CACHE_ENTRIES * 4).fill(Number.NaN);
+    this.pdeMask = PDE_CACHE_ENTRIES - 1;
+  }
+
+  /** Caches the page table that maps the 2 MiB `region`, with the permissions of the levels above it. */
+  cachePde(region: number, tableBase: number, upperBits: number, upperXd: boolean): void {
+    const k = (region & this.pdeMask) * 4;
+    this.pde[k] = region;
+    this.pde[k + 1] = tableBase;
+    this.pde[k + 2] = upperBits;
+    this.pde[k + 3] = upperXd ? 1 : 0;
+  }
+
+  /** Empties the paging-structure caches. */
+  clearPde(): void {
+    this.pde.fill(Number.NaN);
   }
 
   /** Puts a 4 KiB translation allowed for `l1Index`'s kind of access into that L1 array. */
@@ -130,8 +157,14 @@ export class Tlb {
     return array.e[slot * STRIDE]! >= 0 && (gen === this.nonGlobalGen || gen === -this.globalGen);
   }
 
-  /** invlpg: drops every cached translation of the page (of any size) that holds `linear`. */
+  /** invlpg: drops every cached translation of the page (of any size) that holds `linear`, and the PDE cache. */
   invalidate(linear: number): void {
+    this.drop(linear);
+    this.clearPde();
+  }
+
+  /** Drops the TLB entries (L1 and L2, any page size) of the page holding `linear`; the PDE cache stays. */
+  drop(linear: number): void {
     const vpn = Math.floor(linear / 0x1000);
     const j = (vpn & this.l1Mask) * 2;
     for (const array of this.l1) if (array[j] === vpn) array[j] = Number.NaN;
@@ -148,6 +181,7 @@ export class Tlb {
     this.nonGlobalGen++;
     if (includeGlobal) this.globalGen++;
     this.clearL1();
+    this.clearPde();
     this.flushes++;
   }
 
