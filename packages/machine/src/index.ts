@@ -8,6 +8,7 @@ export {
   totalOfType,
 } from "./firmware-memory-map.js";
 export { INTERRUPT_LINE_COUNT, InterruptController, type PendingMessage } from "./interrupts.js";
+export { formatIomem, type IomemEntry } from "./iomem.js";
 export {
   buildPhysicalLayout,
   DEFAULT_LOW_MEMORY_TOP,

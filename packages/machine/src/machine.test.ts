@@ -109,3 +109,28 @@ describe("firmware memory map", () => {
     );
   });
 });
+
+describe("iomem listing", () => {
+  it("lists firmware ranges and device regions in address order, nesting ranges that lie inside another", () => {
+    const machine = new Machine({ ramSize: 512 * MiB });
+    machine.addressMap.addRegion(0xfd00_0000, 0x100_0000, {
+      kind: "ram",
+      name: "vga.fb",
+      bytes: new Uint8Array(0x100_0000),
+    });
+    expect(machine.formatIomem()).toBe(
+      [
+        "00000000-000fffff : Reserved",
+        "00100000-1ffdffff : System RAM",
+        "1ffe0000-1ffeffff : ACPI Tables",
+        "1fff0000-1fffffff : ACPI Non-volatile Storage",
+        "e0000000-efffffff : Reserved",
+        "fd000000-fdffffff : vga.fb",
+        "fec00000-fec00fff : Reserved",
+        "fee00000-feefffff : msi",
+        "  fee00000-fee00fff : Reserved",
+        "fffc0000-ffffffff : Reserved",
+      ].join("\n"),
+    );
+  });
+});

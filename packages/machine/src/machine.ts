@@ -10,6 +10,7 @@ import { AddressMap, type Region } from "./address-map.js";
 import { DeviceBusMaster } from "./bus-master.js";
 import { buildFirmwareMemoryMap, formatE820 } from "./firmware-memory-map.js";
 import { InterruptController } from "./interrupts.js";
+import { formatIomem } from "./iomem.js";
 import {
   buildPhysicalLayout,
   DEFAULT_LOW_MEMORY_TOP,
@@ -144,5 +145,10 @@ export class Machine {
   /** The firmware memory map as Linux prints it (`BIOS-e820: [mem 0x...-0x...] usable`). */
   formatMemoryMap(): string {
     return formatE820(this.firmwareMemoryMap);
+  }
+
+  /** The physical address space like Linux's `/proc/iomem`: the firmware map plus the device regions. */
+  formatIomem(): string {
+    return formatIomem(this.firmwareMemoryMap, this.addressMap.regions());
   }
 }
