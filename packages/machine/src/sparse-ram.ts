@@ -1,6 +1,6 @@
 import { checkInteger, InvalidArgumentError } from "@ksim/core";
 
-/** Smallest chunk (64 KiB): measured as fast as 256 KiB for random access, and a fine allocation grain. */
+/** Smallest chunk (64 KiB): measured at least as fast as 256 KiB-4 MiB chunks for random access, and a fine grain. */
 export const MIN_CHUNK_SHIFT = 16;
 /** Largest chunk (16 MiB): with at most 2^20 chunks, RAM can reach 16 TiB. */
 export const MAX_CHUNK_SHIFT = 24;
@@ -18,8 +18,9 @@ export function chunkShiftFor(size: number): number {
  * Sparse RAM of `size` bytes addressed by offset 0..size-1. Memory is allocated one chunk at a time, when a chunk
  * is first written with something other than zero; reading a never-written chunk reads zeros.
  *
- * The chunk table is a packed array indexed by `offset >>> chunkShift` (offsets below 2^32) or by division: never-written
- * entries point at one shared all-zero chunk, so reads need no "is it allocated?" branch and only writes test it.
+ * The chunk table is a flat array indexed by arithmetic (`offset >>> chunkShift` below 2^32, else a division): entries
+ * of never-written chunks point at one shared all-zero chunk, so reads need no "is it allocated?" branch and only
+ * writes test it.
  * The `views`, `bytes`, `chunkShift` and `chunkMask` fields are the fast path of {@link PhysicalBus}; treat them as
  * read-only and never write into {@link zeroBytes}.
  */
