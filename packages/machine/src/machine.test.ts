@@ -21,7 +21,10 @@ describe("Machine construction", () => {
   });
 
   it("a 1 TiB machine builds with a table of at most 2^20 chunks and its last byte of RAM works", () => {
+    const before = process.memoryUsage().arrayBuffers;
     const machine = new Machine({ ramSize: TiB });
+    // Host buffers for RAM: only the two shared all-zero chunks (64 KiB low, 1 MiB high).
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(4 * MiB);
     expect(machine.lowRam.chunkCount).toBe(3 * 2 ** 14);
     expect(machine.highRam!.chunkCount).toBeLessThanOrEqual(2 ** 20);
     const last = machine.layout.highRamEnd - 1;
