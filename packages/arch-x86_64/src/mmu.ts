@@ -47,7 +47,9 @@ import {
   PTE_G,
   PTE_HI_XD,
   PTE_P,
+  PTE_PCD,
   PTE_PS,
+  PTE_PWT,
   PTE_RW,
   PTE_US,
   RSVD_1G_LO,
@@ -468,7 +470,7 @@ export class X86Mmu implements Mmu {
       ) {
         const leaf = access === Access.Write ? lo1 | PTE_A | PTE_D : lo1 | PTE_A;
         if (leaf !== lo1) mem.write32(a1, leaf >>> 0);
-        return this.cache(linear, access, user, SIZE_4K, lo1, hi1, perm | (leaf & PTE_D ? PERM_D : 0));
+        return this.cache4k(linear, access, user, lo1, hi1, perm | (leaf & PTE_D ? PERM_D : 0));
       }
       // A fault drops the cached entries for the address (SDM 4.10.4.1); the full walk says why.
       pde[k] = Number.NaN;
@@ -539,6 +541,21 @@ export class X86Mmu implements Mmu {
       this.tlb.cachePde(region, ((lo2 & PTE_ADDR_LO) >>> 0) + (hi2 & PTE_ADDR_HI) * TWO_32, upper, upperXd);
     }
     return this.cache(linear, access, user, sizeCode, lo, hi, perm | (leaf & PTE_D ? PERM_D : 0));
+  }
+
+  /** {@link cache} for a 4 KiB page, without the size arithmetic (the PDE-cache hit path). */
+  private cache4k(linear: number, access: number, user: boolean, lo: number, hi: number, perm: number): number {
+    const base = ((lo & PTE_ADDR_LO) >>> 0) + (hi & PTE_ADDR_HI) * TWO_32;
+    const vpn = Math.floor(linear / PAGE);
+    const type = this.patTypes[((lo & 0x80) >>> 5) | ((lo & (PTE_PCD | PTE_PWT)) >>> 3)]!;
+    const e = this.smallEntries;
+    const i = (vpn & this.smallMask) * STRIDE;
+    e[i] = vpn;
+    e[i + 1] = base;
+    e[i + 2] = perm | (type << INFO_TYPE_SHIFT);
+    e[i + 3] = perm & PERM_G ? -this.tlb.globalGen : this.tlb.nonGlobalGen;
+    if (access !== Access.Execute) this.tlb.promote(access * 2 + (user ? 1 : 0), vpn, base);
+    return base + (linear - vpn * PAGE);
   }
 
   /** Caches a successful translation (L2, and L1 for 4 KiB reads/writes) and returns the physical address. */

@@ -95,6 +95,11 @@ export class Tlb {
   hits = 0;
   misses = 0;
   flushes = 0;
+  /** Slots filled since the L1 was last emptied (array index * slots * 2 + offset), unless it overflowed. */
+  declare private readonly l1Used: Int32Array;
+  private l1UsedCount = 0;
+  private l1Overflow = false;
+  private pdeUsed = false;
 
   /**
    * @param entries slots for 4 KiB pages in the L2 (a power of two).
@@ -107,12 +112,14 @@ export class Tlb {
     this.l1 = [0, 1, 2, 3].map(() => new Float64Array(l1Entries * 2).fill(Number.NaN));
     this.l1Mask = l1Entries - 1;
     this.pde = new Float64Array(PDE_CACHE_ENTRIES * 4).fill(Number.NaN);
+    this.l1Used = new Int32Array(4096);
     this.pdeMask = PDE_CACHE_ENTRIES - 1;
   }
 
   /** Caches the page table that maps the 2 MiB `region`, with the permissions of the levels above it. */
   cachePde(region: number, tableBase: number, upperBits: number, upperXd: boolean): void {
     const k = (region & this.pdeMask) * 4;
+    this.pdeUsed = true;
     this.pde[k] = region;
     this.pde[k + 1] = tableBase;
     this.pde[k + 2] = upperBits;
@@ -121,20 +128,37 @@ export class Tlb {
 
   /** Empties the paging-structure caches. */
   clearPde(): void {
+    if (!this.pdeUsed) return;
     this.pde.fill(Number.NaN);
+    this.pdeUsed = false;
   }
 
   /** Puts a 4 KiB translation allowed for `l1Index`'s kind of access into that L1 array. */
   promote(l1Index: number, pageNumber: number, frame: number): void {
     const array = this.l1[l1Index]!;
     const i = (pageNumber & this.l1Mask) * 2;
+    if (array[i] !== array[i]) {
+      // The slot was empty: remember it, so that emptying the L1 touches only used slots.
+      if (this.l1UsedCount < this.l1Used.length) this.l1Used[this.l1UsedCount++] = l1Index * (this.l1Mask + 1) * 2 + i;
+      else this.l1Overflow = true;
+    }
     array[i] = pageNumber;
     array[i + 1] = frame;
   }
 
-  /** Empties the L1 (permissions or the address space changed). */
+  /** Empties the L1 (permissions or the address space changed): the used slots, or everything after many fills. */
   clearL1(): void {
-    for (const array of this.l1) array.fill(Number.NaN);
+    if (this.l1Overflow) {
+      for (const array of this.l1) array.fill(Number.NaN);
+    } else {
+      const size = (this.l1Mask + 1) * 2;
+      for (let n = 0; n < this.l1UsedCount; n++) {
+        const at = this.l1Used[n]!;
+        this.l1[Math.floor(at / size)]![at % size] = Number.NaN;
+      }
+    }
+    this.l1UsedCount = 0;
+    this.l1Overflow = false;
   }
 
   private arrayFor(sizeCode: number): TlbArray {
