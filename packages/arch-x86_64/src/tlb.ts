@@ -137,7 +137,7 @@ export class Tlb {
   promote(l1Index: number, pageNumber: number, frame: number): void {
     const array = this.l1[l1Index]!;
     const i = (pageNumber & this.l1Mask) * 2;
-    if (array[i] !== array[i]) {
+    if (Number.isNaN(array[i])) {
       // The slot was empty: remember it, so that emptying the L1 touches only used slots.
       if (this.l1UsedCount < this.l1Used.length) this.l1Used[this.l1UsedCount++] = l1Index * (this.l1Mask + 1) * 2 + i;
       else this.l1Overflow = true;
