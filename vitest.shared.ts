@@ -14,6 +14,10 @@ export function ksimVitestConfig(packageName: string) {
       include: ["src/**/*.test.ts", "test/**/*.test.ts"],
       reporters: reportDir ? ["default", ["json", { outputFile: join(reportDir, `${file}.json`) }]] : ["default"],
       passWithNoTests: false,
+      // Property-based suites take seconds, and CI machines are 2 shared cores running packages in parallel:
+      // a timeout here would only measure the machine's load.
+      testTimeout: 120_000,
+      hookTimeout: 120_000,
     },
   });
 }

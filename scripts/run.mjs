@@ -52,10 +52,10 @@ switch (job) {
   case "test": {
     install();
     rmSync(RESULTS, { recursive: true, force: true });
-    // --force: every test really runs (a cache hit would print no report to sum up).
-    const status = run(["exec", "turbo", "run", "test", "--force", "--output-logs=full"], {
-      KSIM_TEST_REPORT: RESULTS,
-    });
+    // --force: every test really runs (a cache hit would print no report to sum up). Through `pnpm run`, not
+    // `pnpm exec`: npx puts a relative ./node_modules/.bin first on PATH, and turbo, resolving pnpm through it,
+    // then fails to spawn tasks from package directories.
+    const status = run(["run", "test:all", "--force"], { KSIM_TEST_REPORT: RESULTS });
     summarize();
     process.exit(status);
     break;
@@ -64,7 +64,8 @@ switch (job) {
     install();
     for (const step of [
       ["run", "lint"],
-      ["exec", "turbo", "run", "typecheck", "check:publish"],
+      ["run", "typecheck"],
+      ["run", "check:publish"],
     ]) {
       const status = run(step);
       if (status !== 0) process.exit(status);
