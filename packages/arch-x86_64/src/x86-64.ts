@@ -210,6 +210,9 @@ export class X86_64 implements Arch {
   }
 
   parseAddress(address: bigint | number): number {
+    if (typeof address !== "bigint" && typeof address !== "number") {
+      throw new InvalidArgumentError("address", address, "not a number or a bigint");
+    }
     return canonicalToLinear48(address);
   }
 
