@@ -198,6 +198,15 @@ describe("bad arguments", () => {
     expect(diffSnapshots(before, snapshotHeap(heap, arch.memory, frames))).toEqual([]);
   });
 
+  test.each(bad)("sizeOf(%s) and releaseOwner(%s) throw InvalidArgumentError and change nothing", (value) => {
+    const { heap, arch, frames } = realHeap();
+    heap.kmalloc(10);
+    const before = snapshotHeap(heap, arch.memory, frames);
+    expect(() => heap.sizeOf(value)).toThrow(InvalidArgumentError);
+    expect(() => heap.releaseOwner(value)).toThrow(InvalidArgumentError);
+    expect(diffSnapshots(before, snapshotHeap(heap, arch.memory, frames))).toEqual([]);
+  });
+
   test.each([0, -16, 24, 3 * 1024, 0x40_0000, 1.5, Number.NaN])(
     "kmallocAligned with alignment %s throws InvalidArgumentError",
     (alignment) => {

@@ -1,4 +1,5 @@
 import {
+  checkInteger,
   type FrameAllocator,
   formatCanonical48,
   type HeapApi,
@@ -302,8 +303,10 @@ export class Heap implements HeapApi {
   /**
    * Frees every live block of `owner` (a driver being unloaded) and returns what was freed.
    * @throws KernelPanic(MEMORY_MANAGEMENT_ERROR) if one of the blocks was damaged (nothing is freed then).
+   * @throws InvalidArgumentError when `owner` is not an integer in [0, 2^31).
    */
   releaseOwner(owner: OwnerId): HeapBlockInfo[] {
+    checkInteger("owner", owner, 0, 0x7fff_ffff);
     const blocks: number[] = [];
     this.forEachLive((block) => {
       if (this.index.ownerOf(block) === owner) blocks.push(block);

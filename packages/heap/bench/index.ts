@@ -1,0 +1,123 @@
+// pnpm bench: the heap side by side with its peers, in one run. Each measurement runs in a fresh child process, so
+// one allocator's JIT feedback never slows another; rounds are interleaved to spread the machine's noise.
+import { fork } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { tracePeaks } from "../src/trace.js";
+import { readTraceFile, TRACE_DIRECTORY, TRACE_FILES } from "../src/trace-file.js";
+import { SUBJECTS, type SubjectName } from "./allocators.js";
+import { AS_FLAGS, compileAsTlsf } from "./as-tlsf.js";
+import { slabRoundingPeak } from "./design.js";
+import type { Task, TaskResult } from "./worker.js";
+
+const quick = process.env.KSIM_BENCH_QUICK === "1";
+const ROUNDS = quick ? 1 : 3;
+const BUDGET_MS = quick ? 600 : 1500;
+const TRACE_REPEATS = quick ? 2 : 5;
+
+const CHURN_SUBJECTS: SubjectName[] = [
+  "ksim-real",
+  "vm-floor",
+  "ksim-flat",
+  "ksim-index",
+  "as-tlsf-O3",
+  "as-tlsf",
+  "malloc",
+  "thi.ng",
+];
+const TRACE_SUBJECTS: SubjectName[] = ["ksim-real", "ksim-flat", "as-tlsf-O3", "malloc"];
+
+// AssemblyScript's TLSF, compiled once at bench start in a temporary directory (removed at the end).
+const wasmDir = mkdtempSync(join(tmpdir(), "ksim-heap-bench-"));
+const wasm = {
+  optimised: await compileAsTlsf(wasmDir, "optimised"),
+  defaults: await compileAsTlsf(wasmDir, "defaults"),
+};
+
+function inWorker(task: DistributiveOmit<Task, "wasm">): Promise<TaskResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(new URL("./worker.ts", import.meta.url)), [JSON.stringify({ ...task, wasm })], {
+      execArgv: process.execArgv,
+    });
+    child.once("message", (message) => resolve(message as TaskResult));
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      if (code !== 0) reject(new Error(`bench worker for ${task.subject} exited with code ${code}`));
+    });
+  });
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function mops(value: number): string {
+  return value >= 1e5 ? `${(value / 1e6).toFixed(2)} M` : `${(value / 1e3).toFixed(1)} k`;
+}
+
+async function churn(): Promise<void> {
+  console.log(
+    `\n## churn: 10,000 live blocks of 16..4096 B, free + malloc (each call counts), ${ROUNDS} round(s) of ${BUDGET_MS} ms\n`,
+  );
+  const samples = new Map<SubjectName, number[]>(CHURN_SUBJECTS.map((s) => [s, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const subject of CHURN_SUBJECTS) {
+      // @thi.ng/malloc's first fit is O(live blocks): one short round says all there is to say.
+      if (subject === "thi.ng" && round > 0) continue;
+      const result = await inWorker({ kind: "churn", subject, budgetMs: BUDGET_MS });
+      if (result.kind === "churn") samples.get(subject)!.push(result.callsPerSecond);
+    }
+  }
+  const rate = (s: SubjectName) => median(samples.get(s)!);
+  const ours = rate("ksim-real");
+  console.log("| allocator | calls/s (median) | ksim-real / it |");
+  console.log("|---|---:|---:|");
+  for (const subject of CHURN_SUBJECTS) {
+    console.log(`| ${SUBJECTS[subject]} | ${mops(rate(subject))} | ${(ours / rate(subject)).toFixed(2)}x |`);
+  }
+}
+
+async function traces(): Promise<void> {
+  console.log(`\n## real traces: full replay, median of ${TRACE_REPEATS} after a warm-up\n`);
+  console.log("| trace | allocator | calls/s | peak footprint | peak live | footprint / live |");
+  console.log("|---|---|---:|---:|---:|---:|");
+  for (const file of TRACE_FILES) {
+    for (const subject of TRACE_SUBJECTS) {
+      const result = await inWorker({ kind: "trace", subject, file, repeats: TRACE_REPEATS });
+      if (result.kind !== "trace") continue;
+      if (result.failures > 0) throw new Error(`${subject} failed ${result.failures} allocations on ${file}`);
+      const footprint = result.peakFootprint;
+      const ratio = footprint === null ? "n/a (fixed buffer)" : `${(footprint / result.peakLiveBytes).toFixed(3)}`;
+      console.log(
+        `| ${file.replace(".trace.gz", "")} | ${SUBJECTS[subject]} | ${mops(median(result.callsPerSecond))} | ` +
+          `${footprint === null ? "-" : (footprint / 2 ** 20).toFixed(2)} MiB | ${(result.peakLiveBytes / 2 ** 20).toFixed(2)} MiB | ${ratio} |`,
+      );
+    }
+  }
+}
+
+function design(): void {
+  console.log("\n## design: what power-of-two slab caches would hold from rounding alone (peak / peak live)\n");
+  console.log("| trace | peak live | slab rounding peak | ratio |");
+  console.log("|---|---:|---:|---:|");
+  for (const file of TRACE_FILES) {
+    const trace = readTraceFile(`${TRACE_DIRECTORY}${file}`);
+    const live = tracePeaks(trace).peakLiveBytes;
+    const slab = slabRoundingPeak(trace);
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
+    console.log(`| ${file.replace(".trace.gz", "")} | ${mib(live)} | ${mib(slab)} | ${(slab / live).toFixed(3)} |`);
+  }
+}
+
+console.log(`# @ksim/heap benchmarks (${new Date().toISOString()}, Node ${process.version}${quick ? ", quick" : ""})`);
+await churn();
+await traces();
+design();
+console.log(`\nAssemblyScript builds: asc ${AS_FLAGS.optimised.join(" ")} / asc ${AS_FLAGS.defaults.join(" ")}`);
+rmSync(wasmDir, { recursive: true, force: true });
