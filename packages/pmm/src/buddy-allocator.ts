@@ -764,17 +764,31 @@ export class BuddyAllocator implements FrameAllocator {
   // ---------------------------------------------------------------------------------------------------------------
   // Frame cache
 
-  /** Fills half the cache from the buddy lists; returns the number of cached frames. */
+  /**
+   * Fills half the cache from the buddy lists, a block at a time: the smallest free block of the highest zone that
+   * has one (as single-frame allocations would use it), whole if it fits, else its highest part of the size still
+   * wanted. Returns the number of cached frames.
+   */
   private refillCache(): number {
     const batch = Math.max(1, this.frameCacheSize >>> 1);
+    const orders = this.maxOrder + 1;
     let n = this.counters[C_CACHED]!;
-    for (let i = 0; i < batch; i++) {
-      const f = this.takeRun(1, 0, this.frameLimit);
-      if (f < 0) break;
-      this.cache[n++] = f;
+    const target = n + batch;
+    for (let z = ZONE_COUNT - 1; z >= 0 && n < target; z--) {
+      const zoneLimit = Math.min(zoneEnd(z), this.frameLimit);
+      for (let j = 0; j <= this.maxOrder && n < target; j++) {
+        while (this.zoneBlocks[z * orders + j]! > 0 && n < target) {
+          const size = 2 ** j;
+          const blockStart = this.bitmaps[j]!.findLastBelow(Math.ceil(zoneLimit / size)) * size;
+          const want = target - n;
+          const take = size <= want ? size : 2 ** (31 - Math.clz32(want));
+          this.removeBlock(blockStart, j);
+          const s = blockStart + size - take;
+          this.insertRange(blockStart, s);
+          for (let f = s; f < s + take; f++) this.cache[n++] = f;
+        }
+      }
     }
-    // Handed out LIFO: reverse so the highest frame taken comes out first, like the buddy lists would give them.
-    this.cache.subarray(0, n).reverse();
     this.counters[C_CACHED] = n;
     return n;
   }
@@ -782,7 +796,16 @@ export class BuddyAllocator implements FrameAllocator {
   /** Returns the `n` oldest cached frames to the buddy lists. */
   private drainCache(n: number): void {
     const len = this.counters[C_CACHED]!;
-    for (let i = 0; i < n; i++) this.freeBlock(this.cache[i]!, 0);
+    // Sorted, neighbouring frames go back as one range: a whole block at once instead of n single merges.
+    const frames = this.cache.subarray(0, n).sort();
+    let i = 0;
+    while (i < n) {
+      const start = frames[i]!;
+      let end = start + 1;
+      while (++i < n && frames[i] === end) end++;
+      if (end - start === 1) this.freeBlock(start, 0);
+      else this.freeRange(start, end);
+    }
     this.cache.copyWithin(0, n, len);
     this.counters[C_CACHED] = len - n;
   }
