@@ -1,10 +1,11 @@
 import { accessName, formatCanonical48, linear48ToCanonical, type MemoryTypeValue, memoryTypeName } from "@ksim/core";
 import { PF_ID, PF_P, PF_RSVD, PF_US, PF_WR } from "./control.js";
-import type { WalkExplanation, X86Mmu } from "./mmu.js";
+import type { X86Mmu } from "./mmu.js";
 import { ENTRY_SPAN } from "./page-tables.js";
 import { patIndex } from "./pat.js";
 import {
   entryAddress,
+  formatEntry,
   PTE_A,
   PTE_D,
   PTE_G,
@@ -16,6 +17,7 @@ import {
   PTE_RW,
   PTE_US,
 } from "./pte.js";
+import type { WalkExplanation } from "./walk-step.js";
 
 /** One leaf mapping found in the page tables, with permissions combined across levels. */
 export interface Mapping {
@@ -195,7 +197,7 @@ export function formatWalk(explanation: WalkExplanation): string {
   const e = explanation;
   const lines = [`${e.user ? "user" : "supervisor"} ${accessName(e.access)} at ${formatCanonical48(e.linear)}`];
   for (const s of e.steps) {
-    const raw = `0x${(s.hi >>> 0).toString(16).padStart(8, "0")}${(s.lo >>> 0).toString(16).padStart(8, "0")}`;
+    const raw = formatEntry(s.lo, s.hi);
     const flags = [
       s.present ? "P" : "not-present",
       s.writable ? "RW" : "RO",

@@ -1,8 +1,6 @@
 import type { VirtualLayout, VirtualWindow } from "@ksim/core";
 
-/** Linear (48-bit) form of a higher-half canonical address given as its low 48 bits. */
 const GiB = 0x4000_0000;
-const TiB = 1024 * GiB;
 
 /** The original kernel's window bases (canonical form in the comments), as 48-bit linear numbers. */
 export const LAYOUT_BASES = {
@@ -42,6 +40,3 @@ export function hexahedronLayout(hhdmSize: number): VirtualLayout {
     driver: window("driver", LAYOUT_BASES.driver, 2 * GiB),
   });
 }
-
-/** Sizes used in docs and checks. */
-export const SIZES = { GiB, TiB } as const;

@@ -38,6 +38,7 @@ import {
 } from "./control.js";
 import { formatInfoMem, formatInfoTlb, formatTlbCache, formatWalk } from "./dump.js";
 import { POWER_ON_PAT, packPat, patIndex, unpackPat } from "./pat.js";
+import { accessRule, denialReason, type PagingControls } from "./permissions.js";
 import {
   entryAddress,
   PTE_A,
@@ -71,7 +72,7 @@ import {
   Tlb,
   type TlbArray,
 } from "./tlb.js";
-import type { WalkStep } from "./walk-step.js";
+import { decodeStep, type WalkExplanation, type WalkStep } from "./walk-step.js";
 
 /** Options of {@link X86Mmu}. */
 export interface X86MmuOptions {
@@ -89,7 +90,6 @@ export interface X86MmuOptions {
 const PAGE = 0x1000;
 const TWO_32 = 0x1_0000_0000;
 const SIZE_BYTES = [0x1000, 0x20_0000, 0x4000_0000] as const;
-const LEVEL_ENTRY = ["", "PTE", "PDE", "PDPTE", "PML4E"] as const;
 const NOT_PRESENT = ["", "PTE not present", "PDE not present", "PDPTE not present", "PML4E not present"] as const;
 const RESERVED_ABOVE_MAXPHY = [
   "",
@@ -300,51 +300,25 @@ export class X86Mmu implements Mmu {
     this.nxe = (this.eferValue & EFER_NXE) !== 0;
     this.pge = (this.cr4Value & CR4_PGE) !== 0;
     this.rsvdHiAll = this.nxe ? this.rsvdHi : this.rsvdHi | PTE_HI_XD;
+    const controls = this.controls();
     for (let a = 0; a < 6; a++) {
-      for (let perm = 0; perm < 16; perm++) this.allowed[a * 16 + perm] = this.rule(a >> 1, (a & 1) === 1, perm);
+      for (let perm = 0; perm < 16; perm++)
+        this.allowed[a * 16 + perm] = accessRule(controls, a >> 1, (a & 1) === 1, perm);
     }
     this.tlb.clearL1();
     this.tlb.clearPde();
     this.epoch++;
   }
 
-  /** SDM 4.6: is `access` allowed on a translation with cached permissions `perm`? 0 yes, 1 fault, 2 walk. */
-  private rule(access: number, user: boolean, perm: number): number {
-    const w = (perm & PERM_W) !== 0;
-    const u = (perm & PERM_U) !== 0;
-    const x = (perm & PERM_X) !== 0 || !this.nxe;
-    const wp = (this.cr0Value & CR0_WP) !== 0;
-    const smep = (this.cr4Value & CR4_SMEP) !== 0;
-    const smap = (this.cr4Value & CR4_SMAP) !== 0;
-    let ok: boolean;
-    if (user) {
-      ok = u && (access === Access.Read || (access === Access.Write ? w : x));
-    } else if (access === Access.Execute) {
-      ok = x && !(u && smep);
-    } else {
-      const smapBlocks = u && smap && !this.ac;
-      ok = !smapBlocks && (access === Access.Read || w || !wp);
-    }
-    if (!ok) return 1;
-    return access === Access.Write && !(perm & PERM_D) ? 2 : 0;
-  }
-
-  /** Why a translation with permissions `perm` refuses `access` (for fault reasons). */
-  private denial(access: number, user: boolean, perm: number): string {
-    const u = (perm & PERM_U) !== 0;
-    if (user && !u) return "user-mode access to a supervisor-mode page (U/S = 0 at some level)";
-    if (!user && u && access === Access.Execute && this.cr4Value & CR4_SMEP) {
-      return "SMEP: supervisor instruction fetch from a user-mode page";
-    }
-    if (!user && u && access !== Access.Execute && this.cr4Value & CR4_SMAP && !this.ac) {
-      return "SMAP: supervisor data access to a user-mode page with EFLAGS.AC = 0";
-    }
-    if (access === Access.Write) {
-      return user
-        ? "write to a read-only page (R/W = 0 at some level)"
-        : "supervisor write to a read-only page with CR0.WP = 1 (R/W = 0 at some level)";
-    }
-    return "instruction fetch from a no-execute page (XD = 1 at some level)";
+  /** The paging-relevant control state, for the rules in permissions.ts. */
+  private controls(): PagingControls {
+    return {
+      wp: (this.cr0Value & CR0_WP) !== 0,
+      smep: (this.cr4Value & CR4_SMEP) !== 0,
+      smap: (this.cr4Value & CR4_SMAP) !== 0,
+      nxe: this.nxe,
+      ac: this.ac,
+    };
   }
 
   // ---------------------------------------------------------------- translation
@@ -604,7 +578,7 @@ export class X86Mmu implements Mmu {
       const address = table + index * 8;
       lo = mem.read32(address);
       hi = mem.read32(address + 4);
-      if (steps !== null) steps.push(this.step(level, index, table, address, lo, hi));
+      if (steps !== null) steps.push(decodeStep(level, index, table, address, lo, hi, this.rsvdHi, this.nxe));
       this.walkAddr[4 - level] = address;
       this.walkLo[4 - level] = lo;
       if (!(lo & PTE_P)) return this.pageFault(linear, access, user, 0, NOT_PRESENT[level]!);
@@ -638,8 +612,8 @@ export class X86Mmu implements Mmu {
     const perm =
       (w & 1 ? PERM_W : 0) | (u & 1 ? PERM_U : 0) | (xd ? 0 : PERM_X) | (lo & PTE_G && this.pge ? PERM_G : 0);
     const leafDirty = (lo & PTE_D) !== 0;
-    if (this.rule(access, user, perm | (leafDirty ? PERM_D : 0)) === 1) {
-      return this.pageFault(linear, access, user, PF_P, this.denial(access, user, perm));
+    if (this.allowed[(access * 2 + (user ? 1 : 0)) * 16 + ((perm | (leafDirty ? PERM_D : 0)) & 15)] === 1) {
+      return this.pageFault(linear, access, user, PF_P, denialReason(this.controls(), access, user, perm));
     }
     const offset = linear - Math.floor(linear / size) * size;
     if (!commit) return base + offset;
@@ -705,9 +679,9 @@ export class X86Mmu implements Mmu {
   }
 
   private probeInfo(linear: number): number {
-    const arrays = [this.tlb.small, this.tlb.large2m, this.tlb.large1g];
-    for (let code = 0; code < 3; code++) {
-      const array = arrays[code]!;
+    const tlb = this.tlb;
+    for (let code = SIZE_4K; code <= SIZE_1G; code++) {
+      const array = code === SIZE_4K ? tlb.small : code === SIZE_2M ? tlb.large2m : tlb.large1g;
       const number = Math.floor(linear / SIZE_BYTES[code]!);
       const i = (number & array.mask) * STRIDE;
       if (array.e[i] === number) return array.e[i + 2]!;
@@ -771,40 +745,6 @@ export class X86Mmu implements Mmu {
     return { linear, access, user, steps, result };
   }
 
-  private step(level: number, index: number, table: number, address: number, lo: number, hi: number): WalkStep {
-    const large = (level === 2 || level === 3) && (lo & PTE_PS) !== 0;
-    const leaf = level === 1 || large;
-    const problems: string[] = [];
-    if (hi & this.rsvdHi) problems.push("address bits above MAXPHYADDR");
-    if (hi & PTE_HI_XD && !this.nxe) problems.push("XD with EFER.NXE = 0");
-    if (level === 4 && lo & PTE_PS) problems.push("PS in a PML4E");
-    if (level === 3 && large && lo & RSVD_1G_LO) problems.push("bits 29:13 of a 1 GiB entry");
-    if (level === 2 && large && lo & RSVD_2M_LO) problems.push("bits 20:13 of a 2 MiB entry");
-    const frameLo = !large ? lo : level === 2 ? lo & 0xffe0_0000 : lo & 0xc000_0000;
-    return {
-      level: level as 1 | 2 | 3 | 4,
-      name: LEVEL_ENTRY[level] as WalkStep["name"],
-      index,
-      tableAddress: table,
-      entryAddress: address,
-      lo: lo >>> 0,
-      hi: hi >>> 0,
-      present: (lo & PTE_P) !== 0,
-      writable: (lo & PTE_RW) !== 0,
-      user: (lo & PTE_US) !== 0,
-      writeThrough: (lo & 0x08) !== 0,
-      cacheDisable: (lo & 0x10) !== 0,
-      accessed: (lo & PTE_A) !== 0,
-      dirty: leaf ? (lo & PTE_D) !== 0 : undefined,
-      global: leaf ? (lo & PTE_G) !== 0 : undefined,
-      executeDisable: (hi & PTE_HI_XD) !== 0,
-      pageSize: leaf ? (level === 1 ? 0x1000 : level === 2 ? 0x20_0000 : 0x4000_0000) : undefined,
-      address: entryAddress(frameLo, hi),
-      patIndex: leaf ? patIndex(lo, large) : undefined,
-      reserved: problems,
-    };
-  }
-
   /** The memory type used to read the PML4 itself (CR3.PCD/PWT select PAT entries 0-3). */
   get pml4MemoryType(): MemoryTypeValue {
     const index = (this.cr3Value & CR3_PCD ? 2 : 0) | (this.cr3Value & CR3_PWT ? 1 : 0);
@@ -830,15 +770,4 @@ export class X86Mmu implements Mmu {
   tlbDump(): string {
     return formatTlbCache(this);
   }
-}
-
-/** The result of {@link X86Mmu.explain}. */
-export interface WalkExplanation {
-  readonly linear: number;
-  readonly access: AccessKind;
-  readonly user: boolean;
-  readonly steps: readonly WalkStep[];
-  readonly result:
-    | { readonly ok: true; readonly physical: number; readonly memoryType: MemoryTypeValue; readonly pageSize: number }
-    | { readonly ok: false; readonly vector: number; readonly errorCode: number; readonly reason: string };
 }

@@ -1,4 +1,22 @@
-/** One level of a page walk, decoded (what {@link X86Mmu.explain} reports). */
+import type { AccessKind, MemoryTypeValue } from "@ksim/core";
+import { patIndex } from "./pat.js";
+import {
+  entryAddress,
+  PTE_A,
+  PTE_D,
+  PTE_G,
+  PTE_HI_XD,
+  PTE_P,
+  PTE_PCD,
+  PTE_PS,
+  PTE_PWT,
+  PTE_RW,
+  PTE_US,
+  RSVD_1G_LO,
+  RSVD_2M_LO,
+} from "./pte.js";
+
+/** One level of a page walk, decoded (what `X86Mmu.explain` reports). */
 export interface WalkStep {
   /** 4 = PML4, 3 = PDPT, 2 = PD, 1 = PT. */
   readonly level: 1 | 2 | 3 | 4;
@@ -31,4 +49,64 @@ export interface WalkStep {
   readonly patIndex: number | undefined;
   /** Reserved bits the entry sets (each makes the walk fault with RSVD). */
   readonly reserved: readonly string[];
+}
+
+/** The result of `X86Mmu.explain`: every level walked, then the translation or the fault. */
+export interface WalkExplanation {
+  readonly linear: number;
+  readonly access: AccessKind;
+  readonly user: boolean;
+  readonly steps: readonly WalkStep[];
+  readonly result:
+    | { readonly ok: true; readonly physical: number; readonly memoryType: MemoryTypeValue; readonly pageSize: number }
+    | { readonly ok: false; readonly vector: number; readonly errorCode: number; readonly reason: string };
+}
+
+const NAMES = ["", "PTE", "PDE", "PDPTE", "PML4E"] as const;
+
+/**
+ * Decodes the entry (`lo`, `hi`) found at `address`, index `index` of the level-`level` table at `table`, naming the
+ * reserved bits it sets given the reserved high-half mask (bits above MAXPHYADDR) and EFER.NXE.
+ */
+export function decodeStep(
+  level: number,
+  index: number,
+  table: number,
+  address: number,
+  lo: number,
+  hi: number,
+  reservedHi: number,
+  nxe: boolean,
+): WalkStep {
+  const large = (level === 2 || level === 3) && (lo & PTE_PS) !== 0;
+  const leaf = level === 1 || large;
+  const problems: string[] = [];
+  if (hi & reservedHi) problems.push("address bits above MAXPHYADDR");
+  if (hi & PTE_HI_XD && !nxe) problems.push("XD with EFER.NXE = 0");
+  if (level === 4 && lo & PTE_PS) problems.push("PS in a PML4E");
+  if (level === 3 && large && lo & RSVD_1G_LO) problems.push("bits 29:13 of a 1 GiB entry");
+  if (level === 2 && large && lo & RSVD_2M_LO) problems.push("bits 20:13 of a 2 MiB entry");
+  const frameLo = !large ? lo : level === 2 ? lo & 0xffe0_0000 : lo & 0xc000_0000;
+  return {
+    level: level as 1 | 2 | 3 | 4,
+    name: NAMES[level] as WalkStep["name"],
+    index,
+    tableAddress: table,
+    entryAddress: address,
+    lo: lo >>> 0,
+    hi: hi >>> 0,
+    present: (lo & PTE_P) !== 0,
+    writable: (lo & PTE_RW) !== 0,
+    user: (lo & PTE_US) !== 0,
+    writeThrough: (lo & PTE_PWT) !== 0,
+    cacheDisable: (lo & PTE_PCD) !== 0,
+    accessed: (lo & PTE_A) !== 0,
+    dirty: leaf ? (lo & PTE_D) !== 0 : undefined,
+    global: leaf ? (lo & PTE_G) !== 0 : undefined,
+    executeDisable: (hi & PTE_HI_XD) !== 0,
+    pageSize: leaf ? (level === 1 ? 0x1000 : level === 2 ? 0x20_0000 : 0x4000_0000) : undefined,
+    address: entryAddress(frameLo, hi),
+    patIndex: leaf ? patIndex(lo, large) : undefined,
+    reserved: problems,
+  };
 }

@@ -29,6 +29,7 @@ import {
   type PhysicalMemory,
   type VirtualLayout,
 } from "@ksim/core";
+import { AddressSpaces, releaseFrame } from "./address-spaces.js";
 import { CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, EFER_LME, EFER_NXE } from "./control.js";
 import { HHDM_MAX_SIZE, hexahedronLayout } from "./layout.js";
 import { X86Mmu } from "./mmu.js";
@@ -131,7 +132,7 @@ export class X86_64 implements Arch {
   declare readonly physical: PhysicalMemory;
 
   declare private readonly kernelDirectory: number;
-  private readonly directories = new Set<number>();
+  declare private readonly spaces: AddressSpaces;
   declare private readonly physLimit: number;
   private readonly scratch = new Float64Array(2);
 
@@ -149,7 +150,7 @@ export class X86_64 implements Arch {
     const hhdmSize = this.hhdmSizeFor(options);
     this.layout = hexahedronLayout(hhdmSize);
     this.kernelDirectory = this.buildKernelDirectory(hhdmSize);
-    this.directories.add(this.kernelDirectory);
+    this.spaces = new AddressSpaces(this.tables, options.frames, options.memory, this.kernelDirectory);
     const mmu = this.mmu;
     mmu.writePat(packPat(KSIM_PAT));
     mmu.writeEfer(EFER_LME | EFER_NXE);
@@ -338,7 +339,7 @@ export class X86_64 implements Arch {
   private directory(dir: PageDirectory): number {
     checkInteger("dir", dir, 0, 2 ** 52 - 1);
     if (dir === 0) return this.mmu.pml4Base;
-    if (!this.directories.has(dir)) throw new InvalidArgumentError("dir", dir, "not a page directory of this kernel");
+    if (!this.spaces.has(dir)) throw new InvalidArgumentError("dir", dir, "not a page directory of this kernel");
     return dir;
   }
 
@@ -396,9 +397,8 @@ export class X86_64 implements Arch {
     if (!(flags & MEM_PAGE_NOALLOC) && oldLo & PTE_OWNED) this.releaseFrame(entryAddress(oldLo, oldHi));
   }
 
-  /** Releases one reference to `frame` if the allocator manages it and has it allocated. */
   private releaseFrame(frame: number): void {
-    if (this.frames.isManaged(frame) && this.frames.refCount(frame) > 0) this.frames.release(frame);
+    releaseFrame(this.frames, frame);
   }
 
   /**
@@ -507,21 +507,9 @@ export class X86_64 implements Arch {
 
   // ---------------------------------------------------------------- address spaces
 
-  /** A new PML4 sharing the kernel half; 0 when frames run out. */
-  private newDirectory(): number {
-    const pml4 = this.tables.allocTable(4, 0);
-    if (pml4 === 0) return 0;
-    const kernel = this.kernelDirectory;
-    for (let slot = KERNEL_SLOT; slot < 512; slot++) {
-      this.tables.write(pml4 + slot * 8, this.tables.lo(kernel + slot * 8), this.tables.hi(kernel + slot * 8));
-    }
-    this.directories.add(pml4);
-    return pml4;
-  }
-
   /** mem_createVAS: a new address space with an empty user half and the shared kernel half; 0 when out of frames. */
   createVAS(): PageDirectory {
-    return this.newDirectory();
+    return this.spaces.create();
   }
 
   /**
@@ -531,50 +519,7 @@ export class X86_64 implements Arch {
    * run out, after giving back every frame the call took.
    */
   cloneVAS(dir: PageDirectory): PageDirectory {
-    const source = this.directory(dir);
-    const taken: number[] = [];
-    const copy = this.newDirectory();
-    if (copy === 0) return 0;
-    const ok = this.copyLevel(source, copy, 4, taken);
-    if (!ok) {
-      for (let i = taken.length - 1; i >= 0; i--) {
-        const frame = taken[i]!;
-        if (this.tables.tables.has(frame)) this.tables.freeTable(frame);
-        else this.frames.free(frame);
-      }
-      this.directories.delete(copy);
-      this.tables.freeTable(copy);
-      return 0;
-    }
-    return copy;
-  }
-
-  /** Copies the user-relevant entries of table `from` (level `level`) into the empty table `to`. */
-  private copyLevel(from: number, to: number, level: number, taken: number[]): boolean {
-    const end = level === 4 ? KERNEL_SLOT : 512;
-    const toInfo = this.tables.tables.get(to)!;
-    for (let i = 0; i < end; i++) {
-      const lo = this.tables.lo(from + i * 8);
-      const hi = this.tables.hi(from + i * 8);
-      if (lo === 0 && hi === 0) continue;
-      const leaf = level === 1 || (level < 4 && (lo & PTE_PS) !== 0);
-      if (!leaf && lo & PTE_P) {
-        const table = this.tables.allocTable(level - 1, toInfo.base + i * ENTRY_SPAN[level]!);
-        if (table === 0) return false;
-        taken.push(table);
-        this.tables.write(to + i * 8, (lo & ~PTE_ADDR_LO) | addressLo(table), (hi & ~PTE_ADDR_HI) | addressHi(table));
-        if (!this.copyLevel(entryAddress(lo, hi), table, level - 1, taken)) return false;
-      } else if (leaf && level === 1 && lo & PTE_OWNED) {
-        const frame = this.frames.allocFrame();
-        if (frame === 0) return false;
-        taken.push(frame);
-        this.physical.copy(frame, entryAddress(lo, hi), PAGE);
-        this.tables.write(to + i * 8, (lo & ~PTE_ADDR_LO) | addressLo(frame), (hi & ~PTE_ADDR_HI) | addressHi(frame));
-      } else {
-        this.tables.write(to + i * 8, lo, hi);
-      }
-    }
-    return true;
+    return this.spaces.clone(this.directory(dir));
   }
 
   /** mem_switchDirectory: loads `dir` (0 = the kernel directory) into CR3, unless it is current already. */
@@ -597,36 +542,18 @@ export class X86_64 implements Arch {
    */
   destroyVAS(dir: PageDirectory): void {
     checkInteger("dir", dir, 1, 2 ** 52 - 1);
-    if (!this.directories.has(dir)) throw new InvalidArgumentError("dir", dir, "not a page directory of this kernel");
-    if (dir === this.kernelDirectory)
+    if (!this.spaces.has(dir)) throw new InvalidArgumentError("dir", dir, "not a page directory of this kernel");
+    if (dir === this.kernelDirectory) {
       throw new InvalidArgumentError("dir", dir, "the kernel directory cannot be destroyed");
-    if (dir === this.mmu.pml4Base)
-      throw new InvalidArgumentError("dir", dir, "the current directory cannot be destroyed");
-    this.freeLevel(dir, 4);
-    this.directories.delete(dir);
-    this.tables.freeTable(dir);
-  }
-
-  private freeLevel(table: number, level: number): void {
-    const end = level === 4 ? KERNEL_SLOT : 512;
-    for (let i = 0; i < end; i++) {
-      const lo = this.tables.lo(table + i * 8);
-      const hi = this.tables.hi(table + i * 8);
-      const leaf = level === 1 || (level < 4 && (lo & PTE_PS) !== 0);
-      if (leaf) {
-        if (lo & PTE_OWNED) this.releaseFrame(entryAddress(lo, hi));
-      } else if (lo & PTE_P) {
-        const child = entryAddress(lo, hi);
-        if (this.tables.tables.has(child)) {
-          this.freeLevel(child, level - 1);
-          this.tables.freeTable(child);
-        }
-      }
     }
+    if (dir === this.mmu.pml4Base) {
+      throw new InvalidArgumentError("dir", dir, "the current directory cannot be destroyed");
+    }
+    this.spaces.destroy(dir);
   }
 
   /** Every directory (PML4) this kernel has made and not destroyed, the kernel's first. */
   listDirectories(): number[] {
-    return [...this.directories];
+    return this.spaces.list();
   }
 }
