@@ -18,10 +18,10 @@ import {
   PHYS_ADDRESS_LIMIT,
   type PhysAddr,
 } from "@ksim/core";
+import { BuddyLists } from "./buddy-lists.js";
 import { FrameTable, REF_MASK, REF_OVERFLOW, RESERVED, RUN_START, USED_BEFORE } from "./frame-table.js";
-import { LevelBitmap } from "./level-bitmap.js";
 import { computeUsableLayout, rangeIndexOf, type UsableLayout } from "./memory-layout.js";
-import { ZONE_COUNT, zoneEnd, zoneOf, zoneStart } from "./zones.js";
+import { ZONE_COUNT, zoneEnd, zoneStart } from "./zones.js";
 
 /** Options of {@link BuddyAllocator}. */
 export interface BuddyAllocatorOptions {
@@ -44,15 +44,17 @@ export const MAX_ORDER_LIMIT = 30;
 const DEFAULT_FRAME_CACHE = 64;
 
 // Indices into the counters array (kept in a typed array so a metadata snapshot covers them).
-const C_BUDDY_FREE = 0; // frames in free buddy blocks
-const C_ALLOCATED = 1; // frames with a reference count
-const C_RESERVED = 2; // frames taken out by reserve()
-const C_CACHED = 3; // free frames sitting in the frame cache
+const C_ALLOCATED = 0; // frames with a reference count
+const C_RESERVED = 1; // frames taken out by reserve()
+const C_CACHED = 2; // free frames sitting in the frame cache
 
 /** A copy of every piece of allocator metadata; two snapshots are equal exactly when the states are. */
 export interface BuddySnapshot {
   readonly bitmaps: readonly Int32Array[];
   readonly zoneBlocks: Int32Array;
+  /** The buddy lists' free-frame count. */
+  readonly listCounters: Float64Array;
+  /** Allocated, reserved and cached frame counts. */
   readonly counters: Float64Array;
   readonly cache: Uint32Array;
   readonly sections: readonly (Uint16Array | undefined)[];
@@ -107,10 +109,8 @@ export class BuddyAllocator implements FrameAllocator {
   readonly memoryMap: readonly MemoryMapEntry[];
 
   private readonly layout: UsableLayout;
-  private readonly bitmaps: LevelBitmap[];
-  /** Free blocks per (zone, order): zoneBlocks[zone * (maxOrder + 1) + order]. */
-  private readonly zoneBlocks: Int32Array;
-  private readonly counters = new Float64Array(4);
+  private readonly lists: BuddyLists;
+  private readonly counters = new Float64Array(3);
   private readonly cache: Uint32Array;
   private readonly table: FrameTable;
 
@@ -128,12 +128,10 @@ export class BuddyAllocator implements FrameAllocator {
       options.maxOrder === undefined ? fitting : checkInteger("options.maxOrder", options.maxOrder, 0, MAX_ORDER_LIMIT);
     this.frameCacheSize = checkInteger("options.frameCache", options.frameCache ?? DEFAULT_FRAME_CACHE, 0, 1 << 20);
     this.cache = new Uint32Array(this.frameCacheSize);
-    this.bitmaps = [];
-    for (let k = 0; k <= this.maxOrder; k++) this.bitmaps.push(new LevelBitmap(Math.ceil(this.frameLimit / 2 ** k)));
-    this.zoneBlocks = new Int32Array(ZONE_COUNT * (this.maxOrder + 1));
+    this.lists = new BuddyLists(this.frameLimit, this.maxOrder);
     this.table = new FrameTable(this.frameLimit);
     const { starts, ends } = this.layout;
-    for (let r = 0; r < starts.length; r++) this.insertRange(starts[r]!, ends[r]!);
+    for (let r = 0; r < starts.length; r++) this.lists.insertRange(starts[r]!, ends[r]!);
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -145,7 +143,7 @@ export class BuddyAllocator implements FrameAllocator {
     let n = counters[C_CACHED]!;
     if (n === 0) {
       if (this.frameCacheSize === 0) {
-        const f = this.takeRun(1, 0, this.frameLimit);
+        const f = this.lists.takeRun(1, 0, this.frameLimit);
         if (f < 0) return 0;
         this.markAllocated(f, 1);
         return f * PAGE_SIZE;
@@ -178,7 +176,7 @@ export class BuddyAllocator implements FrameAllocator {
     const limit = request.limit === undefined ? PHYS_ADDRESS_LIMIT : request.limit;
     checkInteger("limit", limit, 0, PHYS_ADDRESS_LIMIT);
 
-    const free = this.counters[C_BUDDY_FREE]! + this.counters[C_CACHED]!;
+    const free = this.lists.freeFrames + this.counters[C_CACHED]!;
     if (count > free) {
       return {
         ok: false,
@@ -267,7 +265,7 @@ export class BuddyAllocator implements FrameAllocator {
         : new FrameError(bad * PAGE_SIZE, "in-use", "is allocated, so it cannot be reserved");
     }
     this.uncacheRange(start, end);
-    this.carve(start, end);
+    this.lists.carve(start, end);
     this.table.fill(start, end, RESERVED);
     this.counters[C_RESERVED]! += end - start;
   }
@@ -284,7 +282,7 @@ export class BuddyAllocator implements FrameAllocator {
     }
     this.table.fill(start, end, 0);
     this.counters[C_RESERVED]! -= end - start;
-    this.freeRange(start, end);
+    this.lists.freeRange(start, end);
   }
 
   /**
@@ -398,7 +396,7 @@ export class BuddyAllocator implements FrameAllocator {
       frameSize: PAGE_SIZE,
       totalFrames: this.frameLimit,
       usableFrames: this.layout.usableFrames,
-      freeFrames: c[C_BUDDY_FREE]! + c[C_CACHED]!,
+      freeFrames: this.lists.freeFrames + c[C_CACHED]!,
       usedFrames: c[C_ALLOCATED]! + c[C_RESERVED]!,
       reservedFrames: c[C_RESERVED]!,
     };
@@ -431,7 +429,10 @@ export class BuddyAllocator implements FrameAllocator {
       const zs = zoneStart(z);
       const ze = Math.min(zoneEnd(z), this.frameLimit);
       if (!this.hasUsable(zs, ze)) continue;
-      out.push({ zone: names[z]!, freeBlocks: Array.from(this.zoneBlocks.subarray(z * orders, (z + 1) * orders)) });
+      out.push({
+        zone: names[z]!,
+        freeBlocks: Array.from(this.lists.zoneBlocks.subarray(z * orders, (z + 1) * orders)),
+      });
     }
     return out;
   }
@@ -492,17 +493,16 @@ export class BuddyAllocator implements FrameAllocator {
 
   /** Bytes of typed-array metadata held now (bitmaps, counters, cache and the frame-table sections created). */
   metadataBytes(): number {
-    let n = this.zoneBlocks.byteLength + this.counters.byteLength + this.cache.byteLength + this.table.byteLength;
-    for (const b of this.bitmaps) n += b.byteLength;
-    return n;
+    return this.lists.byteLength + this.counters.byteLength + this.cache.byteLength + this.table.byteLength;
   }
 
   /** A deep copy of all metadata, for tests that prove a failed call changed nothing. */
   snapshot(): BuddySnapshot {
     const t = this.table.copy();
     return {
-      bitmaps: this.bitmaps.map((b) => b.words.slice()),
-      zoneBlocks: this.zoneBlocks.slice(),
+      bitmaps: this.lists.bitmaps.map((b) => b.words.slice()),
+      zoneBlocks: this.lists.zoneBlocks.slice(),
+      listCounters: this.lists.counters.slice(),
       counters: this.counters.slice(),
       cache: this.cache.slice(),
       sections: t.sections,
@@ -568,133 +568,10 @@ export class BuddyAllocator implements FrameAllocator {
     return new FrameError(f * PAGE_SIZE, problem, detail);
   }
 
-  // ---------------------------------------------------------------------------------------------------------------
-  // Buddy lists
-
-  private insertBlock(start: number, order: number): void {
-    this.bitmaps[order]!.set(start >>> order);
-    this.zoneBlocks[zoneOf(start) * (this.maxOrder + 1) + order]!++;
-    this.counters[C_BUDDY_FREE]! += 1 << order;
-  }
-
-  private removeBlock(start: number, order: number): void {
-    this.bitmaps[order]!.clear(start >>> order);
-    this.zoneBlocks[zoneOf(start) * (this.maxOrder + 1) + order]!--;
-    this.counters[C_BUDDY_FREE]! -= 1 << order;
-  }
-
-  /** Frees one block, merging it with its buddy for as long as the buddy is a free block of the same order. */
-  private freeBlock(start: number, order: number): void {
-    let s = start;
-    let k = order;
-    while (k < this.maxOrder) {
-      const buddy = s ^ (1 << k);
-      if (!this.bitmaps[k]!.test(buddy >>> k)) break;
-      this.removeBlock(buddy, k);
-      s &= ~(1 << k);
-      k++;
-    }
-    this.insertBlock(s, k);
-  }
-
-  /** Frees [start, end) as its maximal aligned blocks, each coalesced with its neighbours. */
-  private freeRange(start: number, end: number): void {
-    let p = start;
-    while (p < end) {
-      const k = this.largestBlock(p, end);
-      this.freeBlock(p, k);
-      p += 2 ** k;
-    }
-  }
-
-  /** Inserts [start, end) as its maximal aligned blocks without merging (for pieces split off one free block). */
-  private insertRange(start: number, end: number): void {
-    let p = start;
-    while (p < end) {
-      const k = this.largestBlock(p, end);
-      this.insertBlock(p, k);
-      p += 2 ** k;
-    }
-  }
-
-  /** The largest order of a block that starts at `p`, is aligned, and ends at or before `end`. */
-  private largestBlock(p: number, end: number): number {
-    const alignOrder = p === 0 ? 31 : 31 - Math.clz32(p & -p);
-    const sizeOrder = 31 - Math.clz32(end - p);
-    return Math.min(alignOrder, sizeOrder, this.maxOrder);
-  }
-
-  /**
-   * Removes `count` frames (a block of order `order` aligned start) ending at or below `limitFrame` from the buddy
-   * lists, highest zone and smallest order first; returns the first frame, or -1 (nothing changed).
-   */
-  private takeRun(count: number, order: number, limitFrame: number): number {
-    const orders = this.maxOrder + 1;
-    for (let z = ZONE_COUNT - 1; z >= 0; z--) {
-      const zs = zoneStart(z);
-      if (zs + count > limitFrame) continue;
-      const ze = Math.min(zoneEnd(z), limitFrame);
-      for (let j = order; j <= this.maxOrder; j++) {
-        if (this.zoneBlocks[z * orders + j] === 0) continue;
-        // Blocks whose first `count` frames end at or below the limit: index i with i * 2^j + count <= ze.
-        const size = 2 ** j;
-        const i = this.bitmaps[j]!.findLastBelow(Math.floor((ze - count) / size) + 1);
-        if (i < 0) continue;
-        const blockStart = i * size;
-        if (blockStart < zs) continue;
-        // The highest 2^order-aligned start inside the block that still ends at or below the limit.
-        const unit = 2 ** order;
-        const s = Math.min(blockStart + size - unit, Math.floor((limitFrame - count) / unit) * unit);
-        this.removeBlock(blockStart, j);
-        this.insertRange(blockStart, s);
-        this.insertRange(s + count, blockStart + size);
-        return s;
-      }
-    }
-    return -1;
-  }
-
   /** The buddy path for a run that fits one block, else the slow stretch search; -1 (nothing changed) if neither. */
   private takeAny(count: number, order: number, alignFrames: number, limitFrame: number): number {
-    const f = order <= this.maxOrder ? this.takeRun(count, order, limitFrame) : -1;
-    return f >= 0 ? f : this.takeStretch(count, alignFrames, limitFrame);
-  }
-
-  /**
-   * The slow path for a run that no single free block holds (larger than the largest block, or free memory split
-   * across blocks that are not buddies): like Linux's alloc_contig_range, it grows each large free block into the
-   * whole stretch of adjacent free blocks around it and carves the run from the highest place that fits. Any free
-   * stretch of n frames contains a free block of order at least floor(log2 n) - 1, so only those seed the search.
-   * Cost O(seeds * blocks per stretch * max order); the block path above never comes here when a block fits.
-   */
-  private takeStretch(count: number, alignFrames: number, limitFrame: number): number {
-    const minOrder = Math.max(0, Math.min(this.maxOrder, Math.floor(Math.log2(count)) - 1));
-    for (let j = this.maxOrder; j >= minOrder; j--) {
-      const size = 2 ** j;
-      const bitmap = this.bitmaps[j]!;
-      let i = bitmap.findLastBelow(Math.ceil(limitFrame / size));
-      while (i >= 0) {
-        let a = i * size;
-        let b = a + size;
-        for (let k = this.freeOrderAt(a - 1); k >= 0; k = this.freeOrderAt(a - 1))
-          a = Math.floor((a - 1) / 2 ** k) * 2 ** k;
-        for (let k = this.freeOrderAt(b); k >= 0; k = this.freeOrderAt(b)) b += 2 ** k;
-        const s = Math.floor((Math.min(b, limitFrame) - count) / alignFrames) * alignFrames;
-        if (s >= a) {
-          this.carve(s, s + count);
-          return s;
-        }
-        i = bitmap.findLastBelow(Math.floor(a / size));
-      }
-    }
-    return -1;
-  }
-
-  /** The order of the free block holding frame `p`, or -1 when `p` is not in a free block. */
-  private freeOrderAt(p: number): number {
-    if (p < 0 || p >= this.frameLimit) return -1;
-    for (let k = 0; k <= this.maxOrder; k++) if (this.bitmaps[k]!.test(p >>> k)) return k;
-    return -1;
+    const f = order <= this.maxOrder ? this.lists.takeRun(count, order, limitFrame) : -1;
+    return f >= 0 ? f : this.lists.takeStretch(count, alignFrames, limitFrame);
   }
 
   /** Drains the frame cache and retries; if that fails too, puts every cached frame back exactly as it was. */
@@ -706,29 +583,10 @@ export class BuddyAllocator implements FrameAllocator {
     if (f >= 0) return f;
     // The buddy lists are canonical for a given set of free frames, so carving the same frames out again restores
     // them bit for bit.
-    for (const g of saved) this.carve(g, g + 1);
+    for (const g of saved) this.lists.carve(g, g + 1);
     this.cache.set(saved);
     this.counters[C_CACHED] = n;
     return -1;
-  }
-
-  /** Removes every free frame of [start, end) from the buddy lists, splitting the blocks that straddle it. */
-  private carve(start: number, end: number): void {
-    let p = start;
-    while (p < end) {
-      let k = 0;
-      while (k <= this.maxOrder && !this.bitmaps[k]!.test(p >>> k)) k++;
-      if (k > this.maxOrder) {
-        p++; // not in the buddy lists (a cached frame being reserved)
-        continue;
-      }
-      const blockStart = (p >>> k) * 2 ** k;
-      const blockEnd = blockStart + 2 ** k;
-      this.removeBlock(blockStart, k);
-      this.insertRange(blockStart, Math.max(blockStart, start));
-      this.insertRange(Math.min(blockEnd, end), blockEnd);
-      p = blockEnd;
-    }
   }
 
   /** Marks [f, f + count) as one allocated run with a reference count of 1. */
@@ -758,7 +616,7 @@ export class BuddyAllocator implements FrameAllocator {
       return;
     }
     this.table.fill(f, end, USED_BEFORE);
-    this.freeRange(f, end);
+    this.lists.freeRange(f, end);
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -770,24 +628,12 @@ export class BuddyAllocator implements FrameAllocator {
    * wanted. Returns the number of cached frames.
    */
   private refillCache(): number {
-    const batch = Math.max(1, this.frameCacheSize >>> 1);
-    const orders = this.maxOrder + 1;
     let n = this.counters[C_CACHED]!;
-    const target = n + batch;
-    for (let z = ZONE_COUNT - 1; z >= 0 && n < target; z--) {
-      const zoneLimit = Math.min(zoneEnd(z), this.frameLimit);
-      for (let j = 0; j <= this.maxOrder && n < target; j++) {
-        while (this.zoneBlocks[z * orders + j]! > 0 && n < target) {
-          const size = 2 ** j;
-          const blockStart = this.bitmaps[j]!.findLastBelow(Math.ceil(zoneLimit / size)) * size;
-          const want = target - n;
-          const take = size <= want ? size : 2 ** (31 - Math.clz32(want));
-          this.removeBlock(blockStart, j);
-          const s = blockStart + size - take;
-          this.insertRange(blockStart, s);
-          for (let f = s; f < s + take; f++) this.cache[n++] = f;
-        }
-      }
+    const target = n + Math.max(1, this.frameCacheSize >>> 1);
+    while (n < target) {
+      const s = this.lists.takeSmallest(target - n);
+      if (s < 0) break;
+      for (let f = s; f < s + this.lists.lastTaken; f++) this.cache[n++] = f;
     }
     this.counters[C_CACHED] = n;
     return n;
@@ -803,8 +649,8 @@ export class BuddyAllocator implements FrameAllocator {
       const start = frames[i]!;
       let end = start + 1;
       while (++i < n && frames[i] === end) end++;
-      if (end - start === 1) this.freeBlock(start, 0);
-      else this.freeRange(start, end);
+      if (end - start === 1) this.lists.freeBlock(start, 0);
+      else this.lists.freeRange(start, end);
     }
     this.cache.copyWithin(0, n, len);
     this.counters[C_CACHED] = len - n;
@@ -826,16 +672,7 @@ export class BuddyAllocator implements FrameAllocator {
 
   /** Free frames (buddy blocks and cached frames) in [start, end). */
   private countFree(start: number, end: number): number {
-    let n = 0;
-    for (let k = 0; k <= this.maxOrder; k++) {
-      const size = 2 ** k;
-      const bitmap = this.bitmaps[k]!;
-      let i = bitmap.findLastBelow(Math.ceil(end / size));
-      while (i >= 0 && (i + 1) * size > start) {
-        n += Math.min(end, (i + 1) * size) - Math.max(start, i * size);
-        i = bitmap.findLastBelow(i);
-      }
-    }
+    let n = this.lists.countFree(start, end);
     for (let r = 0; r < this.counters[C_CACHED]!; r++) {
       const f = this.cache[r]!;
       if (f >= start && f < end) n++;
