@@ -445,6 +445,33 @@ describe("sparse RAM through physical memory", () => {
     expect(memory.read8(0x20_0001)).toBe(0);
   });
 
+  it.each([1, 2, 4, 8])(
+    "first writes of width %i into many fresh chunks (the pool growing under them) all read back, low and high",
+    (width) => {
+      const machine = new Machine({ ramSize: 4 * GiB + 64 * MiB, lowMemoryTop: 64 * MiB });
+      const memory = machine.memory;
+      const addresses = Array.from({ length: 200 }, (_, i) => [
+        i * 0x1_0000 + i * 8,
+        4 * GiB + i * 0x1_0000 + 24,
+      ]).flat();
+      for (const [i, a] of addresses.entries()) {
+        const v = (i % 250) + 1;
+        if (width === 8) memory.write64(a, BigInt(v) << 40n);
+        else if (width === 4) memory.write32(a, v << 20);
+        else if (width === 2) memory.write16(a, v << 8);
+        else memory.write8(a, v);
+      }
+      for (const [i, a] of addresses.entries()) {
+        const v = (i % 250) + 1;
+        if (width === 8) expect(memory.read64(a)).toBe(BigInt(v) << 40n);
+        else if (width === 4) expect(memory.read32(a)).toBe(v << 20);
+        else if (width === 2) expect(memory.read16(a)).toBe(v << 8);
+        else expect(memory.read8(a)).toBe(v);
+      }
+      expect(machine.stats.ramChunksAllocated).toBe(400);
+    },
+  );
+
   it("negative values from bitwise operators are stored as their two's complement", () => {
     const machine = new Machine({ ramSize: 4 * MiB });
     const memory = machine.memory;

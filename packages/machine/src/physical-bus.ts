@@ -147,7 +147,16 @@ export class PhysicalBus implements PhysicalMemory {
     const a = address >>> 0;
     if (a === address && a < this.lowLimit4) {
       const inChunk = a & LOW_MASK;
-      if (inChunk <= LOW_MASK - 3) return this.lowViews[a >>> LOW_SHIFT]!.getUint32(inChunk, true);
+      const views = this.lowViews;
+      if (inChunk <= LOW_MASK - 3) return views[a >>> LOW_SHIFT]!.getUint32(inChunk, true);
+      // Straddles two chunks of low RAM: bytes from each, inline (no call keeps the caller's loop optimisable).
+      const here = views[a >>> LOW_SHIFT]!;
+      const next = views[(a >>> LOW_SHIFT) + 1]!;
+      const split = LOW_MASK + 1 - inChunk;
+      let value = 0;
+      for (let i = 0; i < 4; i++)
+        value |= (i < split ? here.getUint8(inChunk + i) : next.getUint8(i - split)) << (8 * i);
+      return value >>> 0;
     }
     return this.read32High(address);
   }
