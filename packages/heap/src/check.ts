@@ -84,7 +84,7 @@ function walkBlocks(context: CheckContext, report: Report): Walked {
   let block = 0;
   while (block < index.top) {
     const size = index.sizeOf(block);
-    const flags = index.flags[block]!;
+    const flags = index.flagsOf(block);
     const address = base + block * GRANULE;
     const live = (flags & Flag.Live) !== 0;
     const free = (flags & Flag.Free) !== 0;
@@ -175,7 +175,7 @@ function checkFreeLists(context: CheckContext, freeBlocks: number, report: Repor
         report("structure", address, `the free lists hold more blocks than the heap has (a cycle?)`);
         return;
       }
-      if ((index.flags[block]! & Flag.Free) === 0 || sizeClass(index.sizeOf(block)) !== cls) {
+      if ((index.flagsOf(block) & Flag.Free) === 0 || sizeClass(index.sizeOf(block)) !== cls) {
         report("structure", address, `${format(address)} is in free list ${cls} but is not a free block of that class`);
       }
       if (index.prevFreeOf(block) !== prev)

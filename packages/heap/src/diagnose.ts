@@ -33,9 +33,9 @@ export function describeBadPointer(
   // The header granule a block with this pointer would have, and the block the address itself lies in.
   const offset = pointer - base - HEADER_SIZE;
   const granule = offset / GRANULE;
-  const flags = offset >= 0 && Number.isInteger(granule) && granule < index.flags.length ? index.flags[granule]! : 0;
+  const flags = offset >= 0 && Number.isInteger(granule) && granule < index.capacity ? index.flagsOf(granule) : 0;
   const container = index.blockContaining(Math.floor((pointer - base) / GRANULE));
-  const inLive = container >= 0 && (index.flags[container]! & Flag.Live) !== 0;
+  const inLive = container >= 0 && (index.flagsOf(container) & Flag.Live) !== 0;
   if ((flags & Flag.Handed) !== 0) {
     const now = inLive
       ? `; its memory now belongs to ${describe(container)}`

@@ -351,7 +351,7 @@ export class Heap implements HeapApi {
     const index = this.index;
     for (let block = 0; block < index.top; block += index.sizeOf(block)) {
       const bytes = index.sizeOf(block) * GRANULE;
-      if ((index.flags[block]! & Flag.Live) !== 0) {
+      if ((index.flagsOf(block) & Flag.Live) !== 0) {
         const row = rows[slabRow(this.requestedOf(block))]!;
         row.activeObjects++;
         row.activeBytes += this.requestedOf(block);
@@ -511,9 +511,16 @@ export class Heap implements HeapApi {
 
   /** The block whose pointer is `pointer`, or a panic saying why there is none. */
   private liveBlockAt(pointer: VirtAddr, operation: string): number {
-    // A fractional or NaN granule index reads `undefined` from the typed array, so it never passes.
+    // `(block | 0) === block` keeps out NaN and fractions (block is below 2^28 when it is below top).
     const block = (pointer - this.base - HEADER_SIZE) / GRANULE;
-    if (block >= 0 && block < this.index.top && (this.index.flags[block]! & Flag.Live) !== 0) return block;
+    if (
+      block >= 0 &&
+      block < this.index.top &&
+      (block | 0) === block &&
+      (this.index.flagsOf(block) & Flag.Live) !== 0
+    ) {
+      return block;
+    }
     if (!(Number.isInteger(pointer) && pointer >= 0)) {
       throw new InvalidArgumentError("pointer", pointer, "not a non-negative integer address");
     }
@@ -536,7 +543,7 @@ export class Heap implements HeapApi {
       const damage = describeHeaderDamage(this.header.read(address), requested, owner, granules);
       const prev = index.prevOf(block);
       const culprit =
-        prev >= 0 && (index.flags[prev]! & Flag.Live) !== 0
+        prev >= 0 && (index.flagsOf(prev) & Flag.Live) !== 0
           ? `a potential overrun of the block before it, ${this.describe(prev)}, or an underrun of this one`
           : "an underrun of this block or a stray write";
       throw new KernelPanic(
@@ -585,7 +592,7 @@ export class Heap implements HeapApi {
   private poisonFreed(start: number, end: number): void {
     const index = this.index;
     let to = this.addressOf(end);
-    if (end < index.top && (index.flags[end]! & Flag.Free) !== 0) to += HEADER_SIZE;
+    if (end < index.top && (index.flagsOf(end) & Flag.Free) !== 0) to += HEADER_SIZE;
     this.memory.fill(this.addressOf(start), to - this.addressOf(start), Poison.free);
   }
 
@@ -646,7 +653,7 @@ export class Heap implements HeapApi {
   private forEachLive(visit: (block: number) => void): void {
     const index = this.index;
     for (let block = 0; block < index.top; block += index.sizeOf(block)) {
-      if ((index.flags[block]! & Flag.Live) !== 0) visit(block);
+      if ((index.flagsOf(block) & Flag.Live) !== 0) visit(block);
     }
   }
 }

@@ -48,11 +48,11 @@ describe("TlsfIndex", () => {
             const found = index.findFit(want);
             const largest = Math.max(
               0,
-              ...starts.filter((s) => (index.flags[s]! & Flag.Free) !== 0).map((s) => index.sizeOf(s)),
+              ...starts.filter((s) => (index.flagsOf(s) & Flag.Free) !== 0).map((s) => index.sizeOf(s)),
             );
             if (found < 0) expect(largest).toBeLessThan(want + (want >> 5) + 1);
             else {
-              expect(index.flags[found]! & Flag.Free).toBe(Flag.Free);
+              expect(index.flagsOf(found) & Flag.Free).toBe(Flag.Free);
               expect(index.sizeOf(found)).toBeGreaterThanOrEqual(want);
             }
           }
@@ -75,6 +75,6 @@ describe("TlsfIndex", () => {
     expect(index.release(b)).toBe(a);
     expect(index.freeBlocks).toBe(1);
     expect(index.sizeOf(a)).toBe(100);
-    expect(index.flags[b]).toBe(Flag.Handed);
+    expect(index.flagsOf(b)).toBe(Flag.Handed);
   });
 });

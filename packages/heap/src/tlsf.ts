@@ -58,9 +58,15 @@ function lowestBit(bits: number): number {
   return 31 - Math.clz32(bits & -bits);
 }
 
-// Fields of a block's record in `meta`, at `granule * 4`. A free block uses the free-list links; a live block keeps
-// its owner and slack in the same two words.
+// Fields of a block's record in `meta`, at `granule * 4`. The first word packs the size (low 29 bits) with the
+// {@link Flag} bits (top three), so checking a neighbour costs one load. A free block uses the free-list links; a live
+// block keeps its owner and slack in the same two words.
 const SIZE = 0;
+const FLAG_SHIFT = 29;
+const SIZE_MASK = (1 << FLAG_SHIFT) - 1;
+const LIVE_BIT = Flag.Live << FLAG_SHIFT;
+const FREE_BIT = Flag.Free << FLAG_SHIFT;
+const HANDED_BIT = Flag.Handed << FLAG_SHIFT;
 const PREV_PHYS = 1;
 const NEXT_FREE = 2;
 const PREV_FREE = 3;
@@ -70,13 +76,11 @@ const SLACK = 3;
 /** The TLSF index and the per-block mirror. Methods trust their arguments: the heap validates at its edge. */
 export class TlsfIndex {
   /**
-   * Block records, four int32 per granule, meaningful at block starts: size in granules (0 elsewhere), start of the
-   * physically preceding block (-1 for the first), then next/previous free block (free blocks) or owner id and
-   * slack, the payload bytes beyond the request (live blocks).
+   * Block records, four int32 per granule, meaningful at block starts: size in granules (0 elsewhere) with the
+   * granule's {@link Flag} bits, start of the physically preceding block (-1 for the first), then next/previous free
+   * block (free blocks) or owner id and slack, the payload bytes beyond the request (live blocks).
    */
   meta: Int32Array;
-  /** {@link Flag} bits per granule. */
-  flags: Uint8Array;
 
   /** Free-list heads per size class, -1 when empty. */
   private readonly heads = new Int32Array(CLASS_COUNT).fill(-1);
@@ -92,25 +96,31 @@ export class TlsfIndex {
 
   constructor(capacity = 4096) {
     this.meta = new Int32Array(capacity * 4);
-    this.flags = new Uint8Array(capacity);
+  }
+
+  /** Granules the records cover. */
+  get capacity(): number {
+    return this.meta.length / 4;
   }
 
   /** Makes room in the per-granule arrays for an extent of `granules`. */
   ensureCapacity(granules: number): void {
-    if (granules <= this.flags.length) return;
-    let capacity = this.flags.length;
+    let capacity = this.capacity;
+    if (granules <= capacity) return;
     while (capacity < granules) capacity *= 2;
     const meta = new Int32Array(capacity * 4);
     meta.set(this.meta);
     this.meta = meta;
-    const flags = new Uint8Array(capacity);
-    flags.set(this.flags);
-    this.flags = flags;
   }
 
   /** Size in granules of the block starting at `block` (0 when no block starts there). */
   sizeOf(block: number): number {
-    return this.meta[block * 4 + SIZE]!;
+    return this.meta[block * 4 + SIZE]! & SIZE_MASK;
+  }
+
+  /** {@link Flag} bits of granule `granule` (an integer below {@link capacity}). */
+  flagsOf(granule: number): number {
+    return this.meta[granule * 4 + SIZE]! >>> FLAG_SHIFT;
   }
 
   /** Start of the block physically before `block`, or -1. */
@@ -157,7 +167,7 @@ export class TlsfIndex {
   findFit(size: number): number {
     const exact = sizeClass(size);
     const head = this.heads[exact]!;
-    if (head >= 0 && this.meta[head * 4 + SIZE]! >= size) return head;
+    if (head >= 0 && (this.meta[head * 4 + SIZE]! & SIZE_MASK) >= size) return head;
     let index = exact + 1;
     if (size >= SL_COUNT) {
       // Classes above the linear range hold a span of sizes: round up so that any block of the class fits.
@@ -186,41 +196,46 @@ export class TlsfIndex {
     this.unlink(start);
     let block = start;
     if (front > 0) {
-      const meta = this.meta;
       block = start + front;
-      const rest = meta[start * 4 + SIZE]! - front;
-      meta[start * 4 + SIZE] = front;
-      meta[block * 4 + SIZE] = rest;
-      meta[block * 4 + PREV_PHYS] = start;
+      const rest = this.sizeOf(start) - front;
+      this.setSize(start, front);
+      this.setSize(block, rest);
+      this.meta[block * 4 + PREV_PHYS] = start;
       this.linkAfter(block, rest);
       this.insert(start);
     }
     this.splitTail(block, size);
-    this.flags[block] = Flag.Live | Flag.Handed;
+    const at = block * 4 + SIZE;
+    this.meta[at] = (this.meta[at]! & SIZE_MASK) | LIVE_BIT | HANDED_BIT;
     return block;
   }
 
   /** Frees live block `start`, merging it with free neighbours. Returns the start of the resulting free block. */
   release(start: number): number {
-    const flags = this.flags;
     const meta = this.meta;
     let block = start;
-    let size = meta[start * 4 + SIZE]!;
-    flags[start] = Flag.Handed;
+    let size = meta[start * 4 + SIZE]! & SIZE_MASK;
+    meta[start * 4 + SIZE] = size | HANDED_BIT;
     const next = start + size;
-    if (next < this.top && (flags[next]! & Flag.Free) !== 0) {
-      this.unlink(next);
-      size += meta[next * 4 + SIZE]!;
-      this.forget(next);
+    if (next < this.top) {
+      const word = meta[next * 4 + SIZE]!;
+      if ((word & FREE_BIT) !== 0) {
+        this.unlink(next);
+        size += word & SIZE_MASK;
+        this.forget(next);
+      }
     }
     const prev = meta[start * 4 + PREV_PHYS]!;
-    if (prev >= 0 && (flags[prev]! & Flag.Free) !== 0) {
-      this.unlink(prev);
-      size += meta[prev * 4 + SIZE]!;
-      this.forget(start);
-      block = prev;
+    if (prev >= 0) {
+      const word = meta[prev * 4 + SIZE]!;
+      if ((word & FREE_BIT) !== 0) {
+        this.unlink(prev);
+        size += word & SIZE_MASK;
+        this.forget(start);
+        block = prev;
+      }
     }
-    meta[block * 4 + SIZE] = size;
+    this.setSize(block, size);
     this.linkAfter(block, size);
     this.insert(block);
     return block;
@@ -233,8 +248,8 @@ export class TlsfIndex {
 
   /** The free block right after block `start`, or -1. */
   freeNeighbour(start: number): number {
-    const next = start + this.meta[start * 4 + SIZE]!;
-    return next < this.top && (this.flags[next]! & Flag.Free) !== 0 ? next : -1;
+    const next = start + this.sizeOf(start);
+    return next < this.top && (this.meta[next * 4 + SIZE]! & FREE_BIT) !== 0 ? next : -1;
   }
 
   /**
@@ -244,12 +259,11 @@ export class TlsfIndex {
   growInPlace(start: number, size: number): boolean {
     const next = this.freeNeighbour(start);
     if (next < 0) return false;
-    const meta = this.meta;
-    const merged = meta[start * 4 + SIZE]! + meta[next * 4 + SIZE]!;
+    const merged = this.sizeOf(start) + this.sizeOf(next);
     if (merged < size) return false;
     this.unlink(next);
     this.forget(next);
-    meta[start * 4 + SIZE] = merged;
+    this.setSize(start, merged);
     this.linkAfter(start, merged);
     this.splitTail(start, size);
     return true;
@@ -257,18 +271,17 @@ export class TlsfIndex {
 
   /** Adds `[top, newTop)` to the heap as free space (merged into the last block when that is free). */
   extendTop(newTop: number): void {
-    const last = this.last;
-    const meta = this.meta;
-    if (last >= 0 && (this.flags[last]! & Flag.Free) !== 0) {
+    const last = this.freeTail();
+    if (last >= 0) {
       this.unlink(last);
       this.top = newTop;
-      meta[last * 4 + SIZE] = newTop - last;
+      this.setSize(last, newTop - last);
       this.insert(last);
       return;
     }
     const block = this.top;
-    meta[block * 4 + SIZE] = newTop - block;
-    meta[block * 4 + PREV_PHYS] = last;
+    this.setSize(block, newTop - block);
+    this.meta[block * 4 + PREV_PHYS] = this.last;
     this.top = newTop;
     this.last = block;
     this.insert(block);
@@ -277,7 +290,7 @@ export class TlsfIndex {
   /** Start of the last block when it is free, else -1. */
   freeTail(): number {
     const last = this.last;
-    return last >= 0 && (this.flags[last]! & Flag.Free) !== 0 ? last : -1;
+    return last >= 0 && (this.meta[last * 4 + SIZE]! & FREE_BIT) !== 0 ? last : -1;
   }
 
   /**
@@ -291,7 +304,7 @@ export class TlsfIndex {
       this.forget(last);
       this.last = this.meta[last * 4 + PREV_PHYS]!;
     } else {
-      this.meta[last * 4 + SIZE] = newTop - last;
+      this.setSize(last, newTop - last);
       this.insert(last);
     }
     this.top = newTop;
@@ -301,8 +314,8 @@ export class TlsfIndex {
   blockContaining(granule: number): number {
     if (granule < 0 || granule >= this.top) return -1;
     for (let g = granule; g >= 0; g--) {
-      const size = this.meta[g * 4 + SIZE]!;
-      if (size > 0 && (this.flags[g]! & (Flag.Live | Flag.Free)) !== 0) {
+      const size = this.sizeOf(g);
+      if (size > 0 && (this.flagsOf(g) & (Flag.Live | Flag.Free)) !== 0) {
         return g + size > granule ? g : -1;
       }
     }
@@ -334,22 +347,31 @@ export class TlsfIndex {
 
   /** Splits `[start + size, end)` off live-or-unlinked block `start` as a free block, merged with a free successor. */
   private splitTail(start: number, size: number): void {
-    const meta = this.meta;
-    const rest = meta[start * 4 + SIZE]! - size;
+    const rest = this.sizeOf(start) - size;
     if (rest < MIN_BLOCK) return;
+    const meta = this.meta;
     const tail = start + size;
-    meta[start * 4 + SIZE] = size;
+    this.setSize(start, size);
     meta[tail * 4 + PREV_PHYS] = start;
     let tailSize = rest;
     const next = tail + rest;
-    if (next < this.top && (this.flags[next]! & Flag.Free) !== 0) {
-      this.unlink(next);
-      tailSize += meta[next * 4 + SIZE]!;
-      this.forget(next);
+    if (next < this.top) {
+      const word = meta[next * 4 + SIZE]!;
+      if ((word & FREE_BIT) !== 0) {
+        this.unlink(next);
+        tailSize += word & SIZE_MASK;
+        this.forget(next);
+      }
     }
-    meta[tail * 4 + SIZE] = tailSize;
+    this.setSize(tail, tailSize);
     this.linkAfter(tail, tailSize);
     this.insert(tail);
+  }
+
+  /** Sets the size of the block at `block`, keeping its flag bits. */
+  private setSize(block: number, size: number): void {
+    const at = block * 4 + SIZE;
+    this.meta[at] = (this.meta[at]! & ~SIZE_MASK) | size;
   }
 
   /** Points the successor of block `start` (size `size`) back at it, or makes `start` the last block. */
@@ -361,16 +383,17 @@ export class TlsfIndex {
 
   /** Clears a block start that was merged into a neighbour, keeping its history bit. */
   private forget(start: number): void {
-    this.meta[start * 4 + SIZE] = 0;
-    this.flags[start]! &= Flag.Handed;
+    this.meta[start * 4 + SIZE]! &= HANDED_BIT;
   }
 
   private insert(block: number): void {
     const meta = this.meta;
     const at = block * 4;
-    const size = meta[at + SIZE]!;
+    const word = meta[at + SIZE]!;
+    const size = word & SIZE_MASK;
     const index = sizeClass(size);
     const head = this.heads[index]!;
+    meta[at + SIZE] = (word & (SIZE_MASK | HANDED_BIT)) | FREE_BIT;
     meta[at + NEXT_FREE] = head;
     meta[at + PREV_FREE] = -1;
     if (head >= 0) meta[head * 4 + PREV_FREE] = block;
@@ -378,7 +401,6 @@ export class TlsfIndex {
     const fl = index >>> SL_SHIFT;
     this.slMaps[fl]! |= 1 << (index & (SL_COUNT - 1));
     this.flMap |= 1 << fl;
-    this.flags[block] = Flag.Free | (this.flags[block]! & Flag.Handed);
     this.freeGranules += size;
     this.freeBlocks++;
   }
@@ -386,7 +408,7 @@ export class TlsfIndex {
   private unlink(block: number): void {
     const meta = this.meta;
     const at = block * 4;
-    const size = meta[at + SIZE]!;
+    const size = meta[at + SIZE]! & SIZE_MASK;
     const prev = meta[at + PREV_FREE]!;
     const next = meta[at + NEXT_FREE]!;
     if (prev >= 0) {
