@@ -248,116 +248,92 @@ export class X86VirtualMemory implements VirtualMemory {
 
   // ---------------------------------------------------------------- scalar accesses
   // Fast path: the L1 TLB array for this kind of access (one cache line, no permission work), for accesses that do
-  // not cross a page and have an integer address. Everything else takes the checked path through the MMU.
+  // not cross a page. A fractional, negative, NaN or too-large address computes a page number that matches no tag
+  // (tags are integers in [0, 2^36) or NaN), so it always takes the checked path through the MMU.
+
+  // Each accessor ends in one call to the physical memory whichever way the address was translated, so that call is
+  // the hottest site in the function and the JIT inlines it first.
 
   read8(virt: number): number {
-    const vpn = Math.floor(virt / PAGE);
-    const off = virt - vpn * PAGE;
+    const off = virt & 0xfff;
+    const vpn = (virt - off) * 0.000244140625; // / 4096, exact; fractional when virt is, and then matches no tag
     const i = (vpn & this.l1Mask) * 2;
     const e = this.l1Read;
-    if (e[i] === vpn && (off | 0) === off) return this.mem.read8(e[i + 1]! + off);
-    this.checkAddress(virt, 1);
-    return this.mem.read8(this.resolve(virt, Access.Read));
+    return this.mem.read8(e[i] === vpn ? e[i + 1]! + off : this.physSlow(virt, 1, Access.Read));
   }
 
   read16(virt: number): number {
-    const vpn = Math.floor(virt / PAGE);
-    const off = virt - vpn * PAGE;
+    const off = virt & 0xfff;
+    const vpn = (virt - off) * 0.000244140625;
     const i = (vpn & this.l1Mask) * 2;
     const e = this.l1Read;
-    if (e[i] === vpn && off <= 4094 && (off | 0) === off) return this.mem.read16(e[i + 1]! + off);
-    this.checkAddress(virt, 2);
-    if ((virt & 0xfff) > 4094) return this.read8(virt) | (this.read8(virt + 1) << 8);
-    return this.mem.read16(this.resolve(virt, Access.Read));
+    const phys = e[i] === vpn && off <= 4094 ? e[i + 1]! + off : this.physSlow(virt, 2, Access.Read);
+    return phys >= 0 ? this.mem.read16(phys) : this.read8(virt) | (this.read8(virt + 1) << 8);
   }
 
   read32(virt: number): number {
-    const vpn = Math.floor(virt / PAGE);
-    const off = virt - vpn * PAGE;
+    const off = virt & 0xfff;
+    const vpn = (virt - off) * 0.000244140625;
     const i = (vpn & this.l1Mask) * 2;
     const e = this.l1Read;
-    if (e[i] === vpn && off <= 4092 && (off | 0) === off) return this.mem.read32(e[i + 1]! + off);
-    return this.read32Slow(virt);
-  }
-
-  private read32Slow(virt: number): number {
-    this.checkAddress(virt, 4);
-    if ((virt & 0xfff) > 4092) return (this.read16(virt) | (this.read16(virt + 2) << 16)) >>> 0;
-    return this.mem.read32(this.resolve(virt, Access.Read));
+    const phys = e[i] === vpn && off <= 4092 ? e[i + 1]! + off : this.physSlow(virt, 4, Access.Read);
+    return phys >= 0 ? this.mem.read32(phys) : (this.read16(virt) | (this.read16(virt + 2) << 16)) >>> 0;
   }
 
   read64(virt: number): bigint {
-    this.checkAddress(virt, 8);
-    if ((virt & 0xfff) > 4088) return BigInt(this.read32(virt)) | (BigInt(this.read32(virt + 4)) << 32n);
-    return this.mem.read64(this.resolve(virt, Access.Read));
+    const phys = this.physSlow(virt, 8, Access.Read);
+    return phys >= 0 ? this.mem.read64(phys) : BigInt(this.read32(virt)) | (BigInt(this.read32(virt + 4)) << 32n);
   }
 
   write8(virt: number, value: number): void {
-    const vpn = Math.floor(virt / PAGE);
-    const off = virt - vpn * PAGE;
+    const off = virt & 0xfff;
+    const vpn = (virt - off) * 0.000244140625;
     const i = (vpn & this.l1Mask) * 2;
     const e = this.l1Write;
-    if (e[i] === vpn && (off | 0) === off) {
-      this.mem.write8(e[i + 1]! + off, value);
-      return;
-    }
-    this.checkAddress(virt, 1);
-    this.mem.write8(this.resolve(virt, Access.Write), value);
+    this.mem.write8(e[i] === vpn ? e[i + 1]! + off : this.physSlow(virt, 1, Access.Write), value);
   }
 
   write16(virt: number, value: number): void {
-    const vpn = Math.floor(virt / PAGE);
-    const off = virt - vpn * PAGE;
+    const off = virt & 0xfff;
+    const vpn = (virt - off) * 0.000244140625;
     const i = (vpn & this.l1Mask) * 2;
     const e = this.l1Write;
-    if (e[i] === vpn && off <= 4094 && (off | 0) === off) {
-      this.mem.write16(e[i + 1]! + off, value);
-      return;
-    }
-    this.checkAddress(virt, 2);
-    if ((virt & 0xfff) > 4094) {
-      // Probe the second page first so a fault there leaves the first byte unwritten.
-      this.resolve(virt + 1, Access.Write);
-      this.write8(virt, value & 0xff);
-      this.write8(virt + 1, (value >>> 8) & 0xff);
-      return;
-    }
-    this.mem.write16(this.resolve(virt, Access.Write), value);
+    const phys = e[i] === vpn && off <= 4094 ? e[i + 1]! + off : this.physSlow(virt, 2, Access.Write);
+    if (phys >= 0) this.mem.write16(phys, value);
+    else this.writeCrossing(virt, 2, BigInt(value & 0xffff));
   }
 
   write32(virt: number, value: number): void {
-    const vpn = Math.floor(virt / PAGE);
-    const off = virt - vpn * PAGE;
+    const off = virt & 0xfff;
+    const vpn = (virt - off) * 0.000244140625;
     const i = (vpn & this.l1Mask) * 2;
     const e = this.l1Write;
-    if (e[i] === vpn && off <= 4092 && (off | 0) === off) {
-      this.mem.write32(e[i + 1]! + off, value);
-      return;
-    }
-    this.write32Slow(virt, value);
-  }
-
-  private write32Slow(virt: number, value: number): void {
-    this.checkAddress(virt, 4);
-    if ((virt & 0xfff) > 4092) {
-      this.resolve(virt + 3, Access.Write);
-      this.resolve(virt, Access.Write);
-      for (let k = 0; k < 4; k++) this.write8(virt + k, (value >>> (8 * k)) & 0xff);
-      return;
-    }
-    this.mem.write32(this.resolve(virt, Access.Write), value);
+    const phys = e[i] === vpn && off <= 4092 ? e[i + 1]! + off : this.physSlow(virt, 4, Access.Write);
+    if (phys >= 0) this.mem.write32(phys, value);
+    else this.writeCrossing(virt, 4, BigInt(value >>> 0));
   }
 
   write64(virt: number, value: bigint): void {
-    this.checkAddress(virt, 8);
-    if ((virt & 0xfff) > 4088) {
-      this.resolve(virt + 7, Access.Write);
-      this.resolve(virt, Access.Write);
-      const bytes = BigInt.asUintN(64, value);
-      for (let k = 0; k < 8; k++) this.write8(virt + k, Number((bytes >> BigInt(8 * k)) & 0xffn));
-      return;
-    }
-    this.mem.write64(this.resolve(virt, Access.Write), value);
+    const phys = this.physSlow(virt, 8, Access.Write);
+    if (phys >= 0) this.mem.write64(phys, value);
+    else this.writeCrossing(virt, 8, BigInt.asUintN(64, value));
+  }
+
+  /**
+   * The checked path of a scalar access: validates `virt`, then translates it through the MMU (which refills the
+   * L1). Returns -1 when the access crosses into the next page (the caller splits it). Throws the fault.
+   */
+  private physSlow(virt: number, size: number, access: AccessKind): number {
+    this.checkAddress(virt, size);
+    if ((virt & 0xfff) > 4096 - size) return -1;
+    return this.resolve(virt, access);
+  }
+
+  /** A write that crosses a page: both pages are translated first, so a fault writes nothing. */
+  private writeCrossing(virt: number, size: number, value: bigint): void {
+    this.resolve(virt + size - 1, Access.Write);
+    this.resolve(virt, Access.Write);
+    for (let k = 0; k < size; k++) this.write8(virt + k, Number((value >> BigInt(8 * k)) & 0xffn));
   }
 
   // ---------------------------------------------------------------- bulk accesses
