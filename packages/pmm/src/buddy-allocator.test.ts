@@ -174,6 +174,21 @@ describe("BuddyAllocator: buddy behaviour", () => {
     expect(ok.ok).toBe(true);
   });
 
+  it("in memory fragmented into isolated frames, a run that fits nowhere is no-fit and changes nothing", () => {
+    const a = new BuddyAllocator(SMALL_MAP);
+    for (let count = 1 << 12; count >= 2; count >>>= 1) {
+      for (let r = a.allocate({ count }); r.ok; r = a.allocate({ count })) {
+        for (let i = 0; i < count; i += 2) a.free(r.address + i * PAGE_SIZE, 1);
+      }
+    }
+    expect(a.stats().freeFrames).toBeGreaterThan(3000);
+    const before = a.snapshot();
+    expect(a.allocate({ count: 2 })).toMatchObject({ ok: false, reason: "no-fit" });
+    expect(a.allocate({ count: 3, limit: 16 * MiB })).toMatchObject({ ok: false, reason: "no-fit" });
+    expect(deepEqual(a.snapshot(), before)).toBe(true);
+    expect(a.allocFrame()).not.toBe(0);
+  });
+
   it("keeps exact reference counts past the 12-bit field (an overflow table takes over)", () => {
     const a = new BuddyAllocator(SMALL_MAP);
     const x = a.allocFrame();

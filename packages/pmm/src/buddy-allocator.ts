@@ -324,13 +324,17 @@ export class BuddyAllocator implements FrameAllocator {
 
   /**
    * Adds a reference to an allocated frame; returns the new count.
-   * @throws InvalidArgumentError / FrameError (misaligned, not-usable-ram, not-allocated, double-free, reserved).
+   * @throws InvalidArgumentError / FrameError (misaligned, out-of-range, not-usable-ram, not-allocated, reserved).
    */
   retain(address: PhysAddr): number {
     const f = this.checkRun(address, 1);
     const v = this.table.get(f);
     const ref = v & REF_MASK;
-    if (ref === 0) throw this.unallocatedError(f, v);
+    if (ref === 0) {
+      throw (v & RESERVED) !== 0
+        ? this.unallocatedError(f, v)
+        : new FrameError(f * PAGE_SIZE, "not-allocated", "is free: only an allocated frame can be retained");
+    }
     if (ref === REF_OVERFLOW) {
       const n = this.table.overflow.get(f)! + 1;
       this.table.overflow.set(f, n);
