@@ -21,7 +21,7 @@ import {
 import { BuddyLists } from "./buddy-lists.js";
 import { FrameTable, REF_MASK, REF_OVERFLOW, RESERVED, RUN_START, USED_BEFORE } from "./frame-table.js";
 import { computeUsableLayout, rangeIndexOf, type UsableLayout } from "./memory-layout.js";
-import { ZONE_COUNT, zoneEnd, zoneStart } from "./zones.js";
+import { ZONE_COUNT, ZONE_NAMES, type ZoneName, zoneEnd, zoneStart } from "./zones.js";
 
 /** Options of {@link BuddyAllocator}. */
 export interface BuddyAllocatorOptions {
@@ -63,7 +63,7 @@ export interface BuddySnapshot {
 
 /** Free blocks per order in one zone, as /proc/buddyinfo prints them. */
 export interface ZoneBuddyInfo {
-  readonly zone: "DMA" | "DMA32" | "Normal";
+  readonly zone: ZoneName;
   /** `freeBlocks[k]` is the number of free blocks of 2^k frames. */
   readonly freeBlocks: readonly number[];
 }
@@ -98,6 +98,7 @@ export interface ManagedRegion {
  * middle); the rest stays allocated as its own run. Frames are handed out highest address first within a zone.
  */
 export class BuddyAllocator implements FrameAllocator {
+  /** 4096: every address this allocator hands out or takes back is a multiple of it. */
   readonly frameSize = PAGE_SIZE;
   /** The largest block order. */
   readonly maxOrder: number;
@@ -426,7 +427,6 @@ export class BuddyAllocator implements FrameAllocator {
 
   /** Free blocks per order in each populated zone, like /proc/buddyinfo (cached frames are not counted there). */
   buddyInfo(): ZoneBuddyInfo[] {
-    const names = ["DMA", "DMA32", "Normal"] as const;
     const orders = this.maxOrder + 1;
     const out: ZoneBuddyInfo[] = [];
     for (let z = 0; z < ZONE_COUNT; z++) {
@@ -434,7 +434,7 @@ export class BuddyAllocator implements FrameAllocator {
       const ze = Math.min(zoneEnd(z), this.frameLimit);
       if (!this.hasUsable(zs, ze)) continue;
       out.push({
-        zone: names[z]!,
+        zone: ZONE_NAMES[z]!,
         freeBlocks: Array.from(this.lists.zoneBlocks.subarray(z * orders, (z + 1) * orders)),
       });
     }

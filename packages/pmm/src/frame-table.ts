@@ -12,6 +12,7 @@
  * - bit 14 USED_BEFORE: the frame was allocated at least once, to tell a double free from a never-allocated frame.
  */
 export const SECTION_SHIFT = 15;
+/** Frames per frame-table section (2^15 frames: 128 MiB of RAM, 64 KiB of metadata). */
 export const SECTION_FRAMES = 1 << SECTION_SHIFT;
 const SECTION_MASK = SECTION_FRAMES - 1;
 

@@ -7,6 +7,7 @@ import { PAGE_SIZE } from "@ksim/core";
  * powers of two and frame 0 is never free, so no free block can contain one.
  */
 export const ZONE_NAMES = ["DMA", "DMA32", "Normal"] as const;
+/** "DMA" (below 16 MiB), "DMA32" (below 4 GiB) or "Normal". */
 export type ZoneName = (typeof ZONE_NAMES)[number];
 export const ZONE_COUNT = 3;
 
