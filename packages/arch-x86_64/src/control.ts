@@ -7,8 +7,9 @@ export const CR0_PG = 0x8000_0000;
 /** CR0.PE (bit 0): protected mode. */
 export const CR0_PE = 1;
 
-/** CR3.PWT (bit 3) and CR3.PCD (bit 4): the memory type used to read the PML4. */
+/** CR3.PWT (bit 3): with PCD, the memory type used to read the PML4. */
 export const CR3_PWT = 0x08;
+/** CR3.PCD (bit 4). */
 export const CR3_PCD = 0x10;
 
 /** CR4.PAE (bit 5): required for 4-level paging. */
@@ -20,18 +21,25 @@ export const CR4_SMEP = 1 << 20;
 /** CR4.SMAP (bit 21): supervisor-mode access prevention. */
 export const CR4_SMAP = 1 << 21;
 
-/** IA32_EFER.LME (bit 8), LMA (bit 10), NXE (bit 11). */
+/** IA32_EFER.LME (bit 8): long mode enable. */
 export const EFER_LME = 1 << 8;
+/** IA32_EFER.LMA (bit 10): long mode active (read-only). */
 export const EFER_LMA = 1 << 10;
+/** IA32_EFER.NXE (bit 11): XD honoured. */
 export const EFER_NXE = 1 << 11;
 
-/** x86 page-fault error-code bits (SDM 4.7). */
+/** Page-fault error code (SDM 4.7) P: 1 for a protection violation, 0 for a non-present page. */
 export const PF_P = 0x01;
+/** W/R: the access was a write. */
 export const PF_WR = 0x02;
+/** U/S: the access was a user-mode one. */
 export const PF_US = 0x04;
+/** RSVD: a reserved bit was set in a paging-structure entry. */
 export const PF_RSVD = 0x08;
+/** I/D: the access was an instruction fetch (reported with NXE or SMEP). */
 export const PF_ID = 0x10;
 
-/** Exception vectors. */
+/** Exception vector of a general-protection fault. */
 export const VECTOR_GP = 13;
+/** Exception vector of a page fault. */
 export const VECTOR_PF = 14;

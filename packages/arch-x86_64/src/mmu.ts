@@ -163,6 +163,7 @@ export class X86Mmu implements Mmu {
   private readonly walkAddr = new Float64Array(4);
   private readonly walkLo = new Int32Array(4);
 
+  /** A CPU at reset: paging off (CR0.PG = 0), power-on PAT, an empty TLB. */
   constructor(options: X86MmuOptions) {
     this.memory = options.memory;
     this.physicalAddressBits = checkInteger("physicalAddressBits", options.physicalAddressBits ?? 46, 32, 52);
@@ -181,15 +182,19 @@ export class X86Mmu implements Mmu {
 
   // ---------------------------------------------------------------- control state
 
+  /** CR0 (PE, WP, PG are the bits the MMU honours). */
   get cr0(): number {
     return this.cr0Value;
   }
+  /** CR3: the PML4's physical address with PWT (bit 3) and PCD (bit 4). */
   get cr3(): number {
     return this.cr3Value;
   }
+  /** CR4 (PAE, PGE, SMEP, SMAP). */
   get cr4(): number {
     return this.cr4Value;
   }
+  /** IA32_EFER (LME, LMA, NXE). */
   get efer(): number {
     return this.eferValue;
   }
@@ -708,6 +713,7 @@ export class X86Mmu implements Mmu {
     return { hits: this.tlb.hits, misses: this.tlb.misses, flushes: this.tlb.flushes };
   }
 
+  /** Zeroes the TLB statistics. */
   resetTlbStats(): void {
     this.tlb.resetStats();
   }

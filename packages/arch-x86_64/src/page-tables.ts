@@ -37,12 +37,15 @@ export class PageTables {
     readonly frames: FrameAllocator,
   ) {}
 
+  /** Bits 31..0 of the entry at physical address `entry`. */
   lo(entry: number): number {
     return this.memory.read32(entry);
   }
+  /** Bits 63..32 of the entry at physical address `entry`. */
   hi(entry: number): number {
     return this.memory.read32(entry + 4);
   }
+  /** Writes both halves of an entry (no TLB maintenance: callers invalidate). */
   write(entry: number, lo: number, hi: number): void {
     this.memory.write32(entry, lo >>> 0);
     this.memory.write32(entry + 4, hi >>> 0);

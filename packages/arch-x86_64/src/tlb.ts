@@ -4,17 +4,24 @@
 
 /** Cached permission bits of an entry: writable, user and executable at every level, and the leaf's D bit. */
 export const PERM_W = 0x01;
+/** U/S = 1 at every level. */
 export const PERM_U = 0x02;
+/** XD = 0 at every level. */
 export const PERM_X = 0x04;
+/** The leaf's D bit is set. */
 export const PERM_D = 0x08;
 /** The translation is global (G set in the leaf and CR4.PGE on). */
 export const PERM_G = 0x10;
 /** Bits 8..10 hold the memory type; bits 12..13 the page-size code (0: 4 KiB, 1: 2 MiB, 2: 1 GiB). */
 export const INFO_TYPE_SHIFT = 8;
+/** Shift of the page-size code in an entry's info word. */
 export const INFO_SIZE_SHIFT = 12;
 
+/** Page-size codes: 4 KiB, 2 MiB, 1 GiB. */
 export const SIZE_4K = 0;
+/** 2 MiB page-size code. */
 export const SIZE_2M = 1;
+/** 1 GiB page-size code. */
 export const SIZE_1G = 2;
 
 /** Doubles per slot in {@link TlbArray.e}: tag, frame, info, generation (one cache line holds two slots). */
@@ -32,6 +39,7 @@ export class TlbArray {
   declare readonly mask: number;
   declare readonly e: Float64Array;
 
+  /** @param entries slots (a power of two). */
   constructor(entries: number) {
     this.entries = entries;
     this.mask = entries - 1;
@@ -57,8 +65,11 @@ const PAGE_SIZES = [0x1000, 0x20_0000, 0x4000_0000] as const;
 
 /** L1 array index: kernel read, user read, kernel write, user write (access * 2 + user). */
 export const L1_KERNEL_READ = 0;
+/** L1 array of user reads. */
 export const L1_USER_READ = 1;
+/** L1 array of kernel writes. */
 export const L1_KERNEL_WRITE = 2;
+/** L1 array of user writes. */
 export const L1_USER_WRITE = 3;
 
 /** Entries of the PDE cache: 256 regions of 2 MiB (512 MiB of linear space in page tables). */
@@ -233,6 +244,7 @@ export class Tlb {
     return out.sort((a, b) => a.linear - b.linear);
   }
 
+  /** Zeroes hits, misses and flushes. */
   resetStats(): void {
     this.hits = 0;
     this.misses = 0;

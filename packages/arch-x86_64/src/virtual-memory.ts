@@ -67,6 +67,7 @@ export class X86VirtualMemory implements VirtualMemory {
   declare private readonly l1Mask: number;
   private readonly scratch = new Float64Array(2);
 
+  /** @param user CPL 3 accesses (U/S checks, SMAP does not apply) instead of supervisor ones. */
   constructor(host: VirtualMemoryHost, user: boolean) {
     this.host = host;
     this.mmu = host.mmu;
@@ -254,6 +255,7 @@ export class X86VirtualMemory implements VirtualMemory {
   // Each accessor ends in one call to the physical memory whichever way the address was translated, so that call is
   // the hottest site in the function and the JIT inlines it first.
 
+  /** Reads a byte. @throws PageFault, InvalidArgumentError, GeneralProtectionFault. */
   read8(virt: number): number {
     const off = virt & 0xfff;
     const vpn = (virt - off) * 0.000244140625; // / 4096, exact; fractional when virt is, and then matches no tag
@@ -262,6 +264,7 @@ export class X86VirtualMemory implements VirtualMemory {
     return this.mem.read8(e[i] === vpn ? e[i + 1]! + off : this.physSlow(virt, 1, Access.Read));
   }
 
+  /** Reads a little-endian 16-bit value (split when it crosses a page). */
   read16(virt: number): number {
     const off = virt & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
@@ -271,6 +274,7 @@ export class X86VirtualMemory implements VirtualMemory {
     return phys >= 0 ? this.mem.read16(phys) : this.read8(virt) | (this.read8(virt + 1) << 8);
   }
 
+  /** Reads an unsigned little-endian 32-bit value (split when it crosses a page). */
   read32(virt: number): number {
     const off = virt & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
@@ -280,11 +284,13 @@ export class X86VirtualMemory implements VirtualMemory {
     return phys >= 0 ? this.mem.read32(phys) : (this.read16(virt) | (this.read16(virt + 2) << 16)) >>> 0;
   }
 
+  /** Reads an unsigned little-endian 64-bit value. */
   read64(virt: number): bigint {
     const phys = this.physSlow(virt, 8, Access.Read);
     return phys >= 0 ? this.mem.read64(phys) : BigInt(this.read32(virt)) | (BigInt(this.read32(virt + 4)) << 32n);
   }
 
+  /** Writes a byte (sets D in the PTE). */
   write8(virt: number, value: number): void {
     const off = virt & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
@@ -293,6 +299,7 @@ export class X86VirtualMemory implements VirtualMemory {
     this.mem.write8(e[i] === vpn ? e[i + 1]! + off : this.physSlow(virt, 1, Access.Write), value);
   }
 
+  /** Writes a 16-bit value; a crossing write faults before writing anything if either page refuses it. */
   write16(virt: number, value: number): void {
     const off = virt & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
@@ -303,6 +310,7 @@ export class X86VirtualMemory implements VirtualMemory {
     else this.writeCrossing(virt, 2, BigInt(value & 0xffff));
   }
 
+  /** Writes a 32-bit value; a crossing write faults before writing anything if either page refuses it. */
   write32(virt: number, value: number): void {
     const off = virt & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
@@ -313,6 +321,7 @@ export class X86VirtualMemory implements VirtualMemory {
     else this.writeCrossing(virt, 4, BigInt(value >>> 0));
   }
 
+  /** Writes a 64-bit value; a crossing write faults before writing anything if either page refuses it. */
   write64(virt: number, value: bigint): void {
     const phys = this.physSlow(virt, 8, Access.Write);
     if (phys >= 0) this.mem.write64(phys, value);

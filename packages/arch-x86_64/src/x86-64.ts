@@ -136,6 +136,7 @@ export class X86_64 implements Arch {
   declare private readonly physLimit: number;
   private readonly scratch = new Float64Array(2);
 
+  /** Boots: builds the kernel directory and the HHDM, programs the PAT and control registers (see the class doc). */
   constructor(options: X86_64Options) {
     this.physical = options.memory;
     this.frames = options.frames;
@@ -206,10 +207,15 @@ export class X86_64 implements Arch {
 
   // ---------------------------------------------------------------- addresses
 
+  /** The canonical 64-bit form of a linear address, as the kernel prints it (`0xFFFFFF8000000000`). */
   formatAddress(virt: number): string {
     return formatCanonical48(this.checkLinear("virt", virt));
   }
 
+  /**
+   * The linear form of a canonical 64-bit address (bigint) or of a linear number.
+   * @throws InvalidArgumentError for a non-canonical or out-of-range address.
+   */
   parseAddress(address: bigint | number): number {
     if (typeof address !== "bigint" && typeof address !== "number") {
       throw new InvalidArgumentError("address", address, "not a number or a bigint");
@@ -266,18 +272,23 @@ export class X86_64 implements Arch {
     return this.checkPage(page) && (this.tables.lo(page) & mask) !== 0;
   }
 
+  /** PAGE_IS_PRESENT: false for NULL. @throws InvalidArgumentError for a foreign or misaligned reference. */
   pageIsPresent(page: PageRef): boolean {
     return this.bit(page, PTE_P);
   }
+  /** PAGE_IS_WRITABLE: false for NULL. */
   pageIsWritable(page: PageRef): boolean {
     return this.bit(page, PTE_RW);
   }
+  /** PAGE_IS_USERMODE: false for NULL. */
   pageIsUsermode(page: PageRef): boolean {
     return this.bit(page, PTE_US);
   }
+  /** PAGE_IS_DIRTY (the D bit the MMU sets on writes): false for NULL. */
   pageIsDirty(page: PageRef): boolean {
     return this.bit(page, PTE_D);
   }
+  /** PAGE_IS_COW (software bit 52): false for NULL. */
   pageIsCow(page: PageRef): boolean {
     return this.checkPage(page) && (this.tables.hi(page) & PTE_HI_COW) !== 0;
   }
@@ -528,10 +539,12 @@ export class X86_64 implements Arch {
     if (target !== this.mmu.pml4Base) this.mmu.writeCr3(target);
   }
 
+  /** mem_getCurrentDirectory: the PML4 in CR3. */
   getCurrentDirectory(): PageDirectory {
     return this.mmu.pml4Base;
   }
 
+  /** mem_getKernelDirectory: the PML4 built at boot. */
   getKernelDirectory(): PageDirectory {
     return this.kernelDirectory;
   }
