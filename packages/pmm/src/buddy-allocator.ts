@@ -222,31 +222,7 @@ export class BuddyAllocator implements FrameAllocator {
       }
     }
     const f = this.checkRun(address, count);
-    // Every frame must hold exactly one reference, and none after the first may start another run.
-    const first = (this.table.get(f) & REF_MASK) === 1 ? -1 : f;
-    const bad = first >= 0 ? first : this.table.findMismatch(f + 1, f + count, REF_MASK | RUN_START, 1);
-    if (bad >= 0) {
-      const g = bad;
-      const v = this.table.get(g);
-      // findMismatch stopped here: either the frame is not held exactly once, or it starts another run.
-      const ref = v & REF_MASK;
-      if (ref !== 1) {
-        throw ref === 0
-          ? this.unallocatedError(g, v)
-          : new FrameError(
-              g * PAGE_SIZE,
-              "shared",
-              "is shared (refcount above 1): release() the other references first",
-            );
-      }
-      if (g > f && (v & RUN_START) !== 0) {
-        throw new FrameError(
-          g * PAGE_SIZE,
-          "count-mismatch",
-          `starts another allocation: free(${formatHex(address)}, ${count}) spans more than one run`,
-        );
-      }
-    }
+    this.checkHeldOnce(f, count, address);
     this.freeFrames(f, count);
   }
 
@@ -278,9 +254,8 @@ export class BuddyAllocator implements FrameAllocator {
    */
   unreserve(base: PhysAddr, size: number): void {
     const [start, end] = this.checkRange(base, size);
-    for (let f = start; f < end; f++) {
-      if ((this.table.get(f) & RESERVED) === 0) throw new FrameError(f * PAGE_SIZE, "not-reserved", "is not reserved");
-    }
+    const bad = this.table.findZero(start, end, RESERVED);
+    if (bad >= 0) throw new FrameError(bad * PAGE_SIZE, "not-reserved", "is not reserved");
     this.table.fill(start, end, 0);
     this.counters[C_RESERVED]! -= end - start;
     this.lists.freeRange(start, end);
@@ -557,6 +532,31 @@ export class BuddyAllocator implements FrameAllocator {
         ? new FrameError(rangeEnd * PAGE_SIZE, "out-of-range", "lies above the highest usable frame")
         : new FrameError(rangeEnd * PAGE_SIZE, "not-usable-ram", "is not usable RAM managed by this allocator");
     }
+  }
+
+  /**
+   * Throws unless every frame of [f, f + count) holds exactly one reference and none after the first starts another
+   * run, naming the first frame that breaks it.
+   */
+  private checkHeldOnce(f: number, count: number, address: number): void {
+    const bad =
+      (this.table.get(f) & REF_MASK) !== 1 ? f : this.table.findMismatch(f + 1, f + count, REF_MASK | RUN_START, 1);
+    if (bad < 0) return;
+    const v = this.table.get(bad);
+    const ref = v & REF_MASK;
+    if (ref === 0) throw this.unallocatedError(bad, v);
+    if (ref !== 1) {
+      throw new FrameError(
+        bad * PAGE_SIZE,
+        "shared",
+        "is shared (refcount above 1): release() the other references first",
+      );
+    }
+    throw new FrameError(
+      bad * PAGE_SIZE,
+      "count-mismatch",
+      `starts another allocation: free(${formatHex(address)}, ${count}) spans more than one run`,
+    );
   }
 
   /** The error for a frame with no reference: reserved, freed before (double free), or never allocated. */
