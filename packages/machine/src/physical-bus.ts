@@ -78,6 +78,9 @@ export class PhysicalBus implements PhysicalMemory {
   declare private readonly lowLimit8: number;
   declare private readonly highViews: DataView[];
   declare private readonly highMask: number;
+  declare private readonly highShift: number;
+  /** min(highSize, 2^32) - 3: a 4-byte access at a high offset below it ends in high RAM, and the offset is a uint32. */
+  declare private readonly highLimit4: number;
   /** 1 / chunk size of high RAM (exact: a power of two), to index by multiplication. */
   declare private readonly highInverse: number;
   /** Bytes of high RAM (0 when there is none). */
@@ -111,6 +114,8 @@ export class PhysicalBus implements PhysicalMemory {
     this.lowLimit8 = layout.lowRamEnd - 7;
     this.highViews = highRam?.views ?? [];
     this.highMask = highRam?.chunkMask ?? 0;
+    this.highShift = highRam?.chunkShift ?? 0;
+    this.highLimit4 = Math.min(layout.highRamEnd - HIGH_RAM_BASE, 2 ** 32) - 3;
     this.highInverse = 1 / (highRam?.chunkSize ?? 1);
     this.highSize = layout.highRamEnd - HIGH_RAM_BASE;
     this.highEnd = layout.highRamEnd;
@@ -245,7 +250,12 @@ export class PhysicalBus implements PhysicalMemory {
   /** A 32-bit read in high RAM inside one chunk (kept small so it inlines), else the general path. */
   private read32High(address: PhysAddr): number {
     const offset = address - HIGH_RAM_BASE;
-    if (offset >= 0 && offset <= this.highSize - 4 && Math.floor(offset) === offset) {
+    // The first 4 GiB above 4 GiB: the offset fits a uint32, which indexes as cheaply as low RAM does.
+    const o = offset >>> 0;
+    if (o === offset && o < this.highLimit4) {
+      const inChunk = o & this.highMask;
+      if (inChunk <= this.highMask - 3) return this.highViews[o >>> this.highShift]!.getUint32(inChunk, true);
+    } else if (offset >= 0 && offset <= this.highSize - 4 && Math.floor(offset) === offset) {
       const inChunk = offset & this.highMask;
       if (inChunk <= this.highMask - 3)
         return this.highViews[Math.floor(offset * this.highInverse)]!.getUint32(inChunk, true);
