@@ -35,9 +35,14 @@ const AT = { 4: PML4, 3: PDPT, 2: PD + 2 * 8, 1: PT } as const;
 const NAME = { 4: "PML4E", 3: "PDPTE", 2: "PDE", 1: "PTE" } as const;
 const LEVELS = [4, 3, 2, 1] as const;
 
-function rig(options: { maxPhy?: number; cr4?: number; efer?: number; cr0?: number } = {}) {
+function rig(options: { maxPhy?: number; cr4?: number; efer?: number; cr0?: number; pdeCache?: boolean } = {}) {
   const memory = new FlatMemory(8 * 1024 * 1024);
-  const mmu = new X86Mmu({ memory, physicalAddressBits: options.maxPhy ?? 40, tlbEntries: 64 });
+  const mmu = new X86Mmu({
+    memory,
+    physicalAddressBits: options.maxPhy ?? 40,
+    tlbEntries: 64,
+    pdeCache: options.pdeCache,
+  });
   const set = (address: number, lo: number, hi = 0) => {
     memory.write32(address, lo >>> 0);
     memory.write32(address + 4, hi >>> 0);
@@ -526,6 +531,15 @@ describe("the PDE cache (a paging-structure cache, SDM 4.10.3)", () => {
     mmu.invalidate(0x7000_0000); // invlpg flushes every paging-structure-cache entry
     expect(mmu.translate(V + 0x2000, Access.Read, false)).toBe(0x72_0000);
     expect(mmu.translate(V + 0x1000, Access.Read, false)).toBe(FRAME + 0x1000); // its TLB entry was not touched
+  });
+
+  test("without the PDE cache every TLB miss reads all four levels", () => {
+    const { mmu, set } = rig({ pdeCache: false });
+    set(AT[1] + 16, (FRAME + 0x2000) | URW);
+    mmu.translate(V, Access.Read, false);
+    set(0x5010, 0x72_0000 | URW);
+    set(AT[2], 0x5000 | URW);
+    expect(mmu.translate(V + 0x2000, Access.Read, false)).toBe(0x72_0000);
   });
 });
 

@@ -85,6 +85,8 @@ export interface X86MmuOptions {
    * simulation keeps working sets of tens of MiB cached; use a small value to study TLB behaviour.
    */
   readonly tlbEntries?: number;
+  /** Keep a PDE cache (a paging-structure cache, SDM 4.10.3) so a TLB miss can skip to the PTE. Default true. */
+  readonly pdeCache?: boolean;
 }
 
 const PAGE = 0x1000;
@@ -139,6 +141,7 @@ export class X86Mmu implements Mmu {
   /** Derived from the control registers: 0 = allowed, 1 = fault, 2 = walk (a write through a clean entry). */
   private readonly allowed = new Uint8Array(6 * 16);
   private pagingOn = false;
+  declare private readonly pdeCacheOn: boolean;
   declare private readonly smallEntries: Float64Array;
   declare private readonly smallMask: number;
   private nxe = false;
@@ -173,6 +176,7 @@ export class X86Mmu implements Mmu {
       throw new InvalidArgumentError("tlbEntries", tlbEntries, "not a power of two");
     }
     this.tlb = new Tlb(tlbEntries, Math.min(tlbEntries, 16384));
+    this.pdeCacheOn = options.pdeCache ?? true;
     this.smallEntries = this.tlb.small.e;
     this.smallMask = this.tlb.small.mask;
     this.rsvdHi = reservedHiMask(this.physicalAddressBits);
@@ -433,7 +437,7 @@ export class X86Mmu implements Mmu {
     const region = Math.floor(linear / 0x20_0000);
     const pde = this.tlb.pde;
     const k = (region & this.tlb.pdeMask) * 4;
-    if (pde[k] === region) {
+    if (pde[k] === region && this.pdeCacheOn) {
       const a1 = pde[k + 1]! + ((low >>> 12) & 511) * 8;
       const lo1 = mem.read32(a1);
       const hi1 = mem.read32(a1 + 4);
@@ -514,7 +518,7 @@ export class X86Mmu implements Mmu {
     if (a2 >= 0 && address !== a2 && !(lo2 & PTE_A)) mem.write32(a2, (lo2 | PTE_A) >>> 0);
     const leaf = access === Access.Write ? lo | PTE_A | PTE_D : lo | PTE_A;
     if (leaf !== lo) mem.write32(address, leaf >>> 0);
-    if (sizeCode === SIZE_4K) {
+    if (sizeCode === SIZE_4K && this.pdeCacheOn) {
       const upper = lo4 & lo3 & lo2;
       const upperXd = ((hi4 | hi3 | hi2) & PTE_HI_XD) !== 0;
       this.tlb.cachePde(region, ((lo2 & PTE_ADDR_LO) >>> 0) + (hi2 & PTE_ADDR_HI) * TWO_32, upper, upperXd);
@@ -708,7 +712,10 @@ export class X86Mmu implements Mmu {
     this.epoch++;
   }
 
-  /** TLB statistics since the last {@link resetTlbStats}. */
+  /**
+   * TLB statistics since the last {@link resetTlbStats}: L2 hits, misses (walks) and flushes. Hits in the L1 arrays that
+   * VirtualMemory probes inline are not counted, so that its fast path stays a single typed-array probe.
+   */
   get tlbStats(): { readonly hits: number; readonly misses: number; readonly flushes: number } {
     return { hits: this.tlb.hits, misses: this.tlb.misses, flushes: this.tlb.flushes };
   }

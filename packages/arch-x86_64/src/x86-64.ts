@@ -72,6 +72,8 @@ export interface X86_64Options {
   readonly physicalAddressBits?: number;
   /** Slots of the 4 KiB TLB (a power of two). Default 65536. */
   readonly tlbEntries?: number;
+  /** Keep the MMU's PDE cache (default true); false makes every TLB miss a full four-level walk. */
+  readonly pdeCache?: boolean;
   /**
    * Bytes of physical memory the HHDM maps, rounded up to 1 GiB. Default: everything up to the highest usable
    * frame the allocator reports. At most 448 GiB, the space between the HHDM base and the MMIO window.
@@ -144,6 +146,7 @@ export class X86_64 implements Arch {
       memory: options.memory,
       physicalAddressBits: options.physicalAddressBits,
       tlbEntries: options.tlbEntries,
+      pdeCache: options.pdeCache,
     });
     this.physicalAddressBits = this.mmu.physicalAddressBits;
     this.physLimit = 2 ** this.physicalAddressBits;
