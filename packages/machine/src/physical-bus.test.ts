@@ -240,6 +240,50 @@ describe("physical memory against a byte-map reference", () => {
     );
   });
 
+  it("RAM more than 4 GiB above 4 GiB (offsets past 2^32) agrees with a byte map at every width", () => {
+    const machine = new Machine({ ramSize: 12 * GiB, lowMemoryTop: 16 * MiB });
+    const memory = machine.memory;
+    const top = machine.layout.highRamEnd;
+    const around = [8 * GiB, 8 * GiB + 0x1_0000, top - 0x1_0000, top - 8, 12 * GiB + 0x1234_5678];
+    const arbAt = fc
+      .tuple(fc.constantFrom(...around), fc.integer({ min: -20, max: 12 }))
+      .map(([b, d]) => Math.min(top - 8, b + d));
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            at: arbAt,
+            width: arbWidth,
+            value: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+            write: fc.boolean(),
+          }),
+          {
+            maxLength: 40,
+          },
+        ),
+        (ops) => {
+          const model = new Map<number, number>();
+          const get = (a: number) => model.get(a) ?? 0;
+          for (const o of ops) {
+            if (o.write) {
+              const value = o.value & ((1n << BigInt(8 * o.width)) - 1n);
+              writeWidth(memory, o.at, o.width, value);
+              for (let i = 0; i < o.width; i++) model.set(o.at + i, Number((value >> BigInt(8 * i)) & 0xffn));
+            } else {
+              let expected = 0n;
+              for (let i = o.width - 1; i >= 0; i--) expected = (expected << 8n) | BigInt(get(o.at + i));
+              expect(readWidth(memory, o.at, o.width)).toBe(expected);
+            }
+          }
+          for (const [a, b] of model) expect(memory.read8(a)).toBe(b);
+          memory.fill(8 * GiB - 64, 128, 0); // clean up for the next run (the machine is shared)
+          for (const a of around) memory.fill(Math.min(top - 64, a - 32), 64, 0);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   it("overlapping copies in RAM behave like memmove in both directions and across chunk edges", () => {
     fc.assert(
       fc.property(
