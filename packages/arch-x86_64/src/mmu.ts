@@ -427,38 +427,44 @@ export class X86Mmu implements Mmu {
    * or -1 (see {@link lastFault}).
    */
   walk(linear: number, access: AccessKind, user: boolean): number {
-    // Unrolled common case. Anything unusual (not present, reserved bits, a refused access) is handed to walkCore,
-    // which says exactly why it faults; both follow the same rules (a property test holds them together).
+    // PDE-cache hit: the page table is known, only the PTE is read. This part is kept under the JIT's inlining size
+    // so it can be inlined into callers (a call that is not inlined boxes the 48-bit address argument).
+    const region = Math.floor(linear / 0x20_0000);
+    const pde = this.tlb.pde;
+    const k = (region & this.tlb.pdeMask) * 4;
+    if (pde[k] !== region || !this.pdeCacheOn) return this.walkTables(linear, access, user, region);
+    const mem = this.memory;
+    const a1 = pde[k + 1]! + ((linear >>> 12) & 511) * 8;
+    const lo1 = mem.read32(a1);
+    const hi1 = mem.read32(a1 + 4);
+    const perm =
+      ((pde[k + 2]! & lo1 & (PTE_RW | PTE_US)) >>> 1) |
+      (pde[k + 3] || hi1 & PTE_HI_XD ? 0 : PERM_X) |
+      (lo1 & PTE_G && this.pge ? PERM_G : 0);
+    if (
+      !(lo1 & PTE_P) ||
+      hi1 & this.rsvdHiAll ||
+      this.allowed[(access * 2 + (user ? 1 : 0)) * 16 + ((perm | (lo1 & PTE_D ? PERM_D : 0)) & 15)] === 1
+    ) {
+      return this.pdeFault(k, linear, access, user);
+    }
+    const leaf = access === Access.Write ? lo1 | PTE_A | PTE_D : lo1 | PTE_A;
+    if (leaf !== lo1) mem.write32(a1, leaf >>> 0);
+    return this.cache4k(linear, access, user, lo1, hi1, perm | (leaf & PTE_D ? PERM_D : 0));
+  }
+
+  /** A PDE-cache hit whose PTE refuses the access: a fault drops the cached entries (SDM 4.10.4.1), the full walk says why. */
+  private pdeFault(k: number, linear: number, access: AccessKind, user: boolean): number {
+    this.tlb.pde[k] = Number.NaN;
+    return this.walkCore(linear, access, user, null, true);
+  }
+
+  /** The walk from CR3 down, unrolled; anything unusual goes to walkCore. Fills the PDE cache for 4 KiB pages. */
+  private walkTables(linear: number, access: AccessKind, user: boolean, region: number): number {
     const mem = this.memory;
     const rsvd = this.rsvdHiAll;
     const high = Math.floor(linear / TWO_32);
     const low = linear >>> 0;
-    // PDE-cache hit: the page table is known, only the PTE is read.
-    const region = Math.floor(linear / 0x20_0000);
-    const pde = this.tlb.pde;
-    const k = (region & this.tlb.pdeMask) * 4;
-    if (pde[k] === region && this.pdeCacheOn) {
-      const a1 = pde[k + 1]! + ((low >>> 12) & 511) * 8;
-      const lo1 = mem.read32(a1);
-      const hi1 = mem.read32(a1 + 4);
-      const upper = pde[k + 2]!;
-      const perm =
-        ((upper & lo1 & (PTE_RW | PTE_US)) >>> 1) |
-        (pde[k + 3] || hi1 & PTE_HI_XD ? 0 : PERM_X) |
-        (lo1 & PTE_G && this.pge ? PERM_G : 0);
-      if (
-        lo1 & PTE_P &&
-        !(hi1 & rsvd) &&
-        this.allowed[(access * 2 + (user ? 1 : 0)) * 16 + ((perm | (lo1 & PTE_D ? PERM_D : 0)) & 15)] !== 1
-      ) {
-        const leaf = access === Access.Write ? lo1 | PTE_A | PTE_D : lo1 | PTE_A;
-        if (leaf !== lo1) mem.write32(a1, leaf >>> 0);
-        return this.cache4k(linear, access, user, lo1, hi1, perm | (leaf & PTE_D ? PERM_D : 0));
-      }
-      // A fault drops the cached entries for the address (SDM 4.10.4.1); the full walk says why.
-      pde[k] = Number.NaN;
-      return this.walkCore(linear, access, user, null, true);
-    }
     const a4 = this.pml4Base + ((high >>> 7) & 511) * 8;
     const lo4 = mem.read32(a4);
     const hi4 = mem.read32(a4 + 4);
