@@ -27,19 +27,37 @@ function install() {
   if (status !== 0) process.exit(status);
 }
 
-/** Sums the per-package vitest JSON reports into the plain closing line CI reads. */
-function summarize() {
-  if (!existsSync(RESULTS)) return;
+/**
+ * Sums the per-package vitest JSON reports into the plain closing line CI reads. A suite that failed to load (its
+ * tests never ran) counts as one failure, and so does a package whose tests left no report at all.
+ */
+function summarize(expected) {
   let passed = 0;
   let failed = 0;
   let skipped = 0;
-  for (const file of readdirSync(RESULTS)) {
+  const reports = existsSync(RESULTS) ? readdirSync(RESULTS) : [];
+  for (const file of reports) {
     const report = JSON.parse(readFileSync(join(RESULTS, file), "utf8"));
     passed += report.numPassedTests ?? 0;
-    failed += report.numFailedTests ?? 0;
+    failed += (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0);
     skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   }
+  failed += Math.max(0, expected - reports.length);
   console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+}
+
+/** Workspace packages that have a test script: each must leave a report. */
+function packagesWithTests() {
+  let count = 0;
+  for (const group of ["packages", "apps"]) {
+    const dir = join(root, group);
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) {
+      const manifest = join(dir, name, "package.json");
+      if (existsSync(manifest) && JSON.parse(readFileSync(manifest, "utf8")).scripts?.test) count++;
+    }
+  }
+  return count;
 }
 
 const job = process.argv[2];
@@ -56,7 +74,7 @@ switch (job) {
     // `pnpm exec`: npx puts a relative ./node_modules/.bin first on PATH, and turbo, resolving pnpm through it,
     // then fails to spawn tasks from package directories.
     const status = run(["run", "test:all", "--force"], { KSIM_TEST_REPORT: RESULTS });
-    summarize();
+    summarize(packagesWithTests());
     process.exit(status);
     break;
   }
