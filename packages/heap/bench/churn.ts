@@ -26,50 +26,76 @@ export interface ChurnResult {
 const SCRIPT_LENGTH = 1 << 16;
 
 /**
- * Fills `liveBlocks` blocks of random sizes, then repeatedly frees a random live block and allocates a new one of a
- * random size in its place, for `budgetMs`. Sizes and victims come from a pre-generated script (a seeded LCG), so
- * every allocator sees the same sequence and the random numbers cost nothing in the timed loop.
+ * The churn workload: fills `liveBlocks` blocks of random sizes, then repeatedly frees a random live block and
+ * allocates a new one of a random size in its place. Sizes and victims come from a pre-generated script (a seeded
+ * LCG), so every allocator sees the same sequence and the random numbers cost nothing in the timed loop. A session
+ * can be run in slices, so that several allocators can take turns and share the machine's noise.
  */
-export function runChurn(target: ChurnTarget, options: ChurnOptions = {}): ChurnResult {
-  const { liveBlocks = 10_000, minSize = 16, maxSize = 4096, budgetMs = 1500, seed = 0x2545f491 } = options;
-  let state = seed >>> 0;
-  const random = () => {
-    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
-    return state / 2 ** 32;
-  };
-  const span = maxSize - minSize + 1;
-  const sizes = new Int32Array(SCRIPT_LENGTH);
-  const victims = new Int32Array(SCRIPT_LENGTH);
-  for (let i = 0; i < SCRIPT_LENGTH; i++) {
-    sizes[i] = minSize + Math.floor(random() * span);
-    victims[i] = Math.floor(random() * liveBlocks);
+export class ChurnSession {
+  private readonly sizes = new Int32Array(SCRIPT_LENGTH);
+  private readonly victims = new Int32Array(SCRIPT_LENGTH);
+  private readonly live: Float64Array;
+  private cursor = 0;
+
+  constructor(
+    private readonly target: ChurnTarget,
+    options: ChurnOptions = {},
+  ) {
+    const { liveBlocks = 10_000, minSize = 16, maxSize = 4096, seed = 0x2545f491 } = options;
+    let state = seed >>> 0;
+    const random = () => {
+      state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
+      return state / 2 ** 32;
+    };
+    const span = maxSize - minSize + 1;
+    for (let i = 0; i < SCRIPT_LENGTH; i++) {
+      this.sizes[i] = minSize + Math.floor(random() * span);
+      this.victims[i] = Math.floor(random() * liveBlocks);
+    }
+    this.live = new Float64Array(liveBlocks);
+    for (let i = 0; i < liveBlocks; i++) this.live[i] = mustAllocate(target, this.sizes[i % SCRIPT_LENGTH]!);
   }
-  const live = new Float64Array(liveBlocks);
-  for (let i = 0; i < liveBlocks; i++) live[i] = mustAllocate(target, sizes[i % SCRIPT_LENGTH]!);
-  let cursor = 0;
-  const batch = (count: number) => {
+
+  /** Runs whole batches of 1,024 free+malloc pairs for about `ms`; returns the calls made and the time taken. */
+  run(ms: number): { calls: number; elapsedMs: number } {
+    let iterations = 0;
+    const start = performance.now();
+    let now = start;
+    while (now - start < ms) {
+      this.batch(1024);
+      iterations += 1024;
+      now = performance.now();
+    }
+    return { calls: 2 * iterations, elapsedMs: now - start };
+  }
+
+  /** Frees every live block. */
+  dispose(): void {
+    for (let i = 0; i < this.live.length; i++) if (this.live[i] !== 0) this.target.free(this.live[i]!);
+    this.live.fill(0);
+  }
+
+  private batch(count: number): void {
+    const { target, live, sizes, victims } = this;
+    let cursor = this.cursor;
     for (let n = 0; n < count; n++) {
       const victim = victims[cursor]!;
       target.free(live[victim]!);
       live[victim] = target.malloc(sizes[cursor]!);
       cursor = (cursor + 1) & (SCRIPT_LENGTH - 1);
     }
-  };
-  const timed = (ms: number) => {
-    let iterations = 0;
-    const start = performance.now();
-    let now = start;
-    while (now - start < ms) {
-      batch(1024);
-      iterations += 1024;
-      now = performance.now();
-    }
-    return { iterations, elapsed: now - start };
-  };
-  timed(budgetMs / 4);
-  const { iterations, elapsed } = timed(budgetMs);
-  for (let i = 0; i < liveBlocks; i++) if (live[i] !== 0) target.free(live[i]!);
-  return { callsPerSecond: (2 * iterations * 1000) / elapsed, calls: 2 * iterations, elapsedMs: elapsed };
+    this.cursor = cursor;
+  }
+}
+
+/** One churn run: a warm-up of a quarter of `budgetMs`, then `budgetMs` measured. */
+export function runChurn(target: ChurnTarget, options: ChurnOptions = {}): ChurnResult {
+  const budgetMs = options.budgetMs ?? 1500;
+  const session = new ChurnSession(target, options);
+  session.run(budgetMs / 4);
+  const { calls, elapsedMs } = session.run(budgetMs);
+  session.dispose();
+  return { callsPerSecond: (calls * 1000) / elapsedMs, calls, elapsedMs };
 }
 
 function mustAllocate(target: ChurnTarget, size: number): number {

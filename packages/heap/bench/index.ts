@@ -1,6 +1,7 @@
-// pnpm bench: the heap side by side with its peers, in one run. Each measurement runs in a fresh child process, so
-// one allocator's JIT feedback never slows another; rounds are interleaved to spread the machine's noise.
-import { fork } from "node:child_process";
+// pnpm bench: the heap side by side with its peers, in one run. Each allocator lives in its own child process (its
+// own JIT feedback); the churn runs in short slices taken in turn, round after round, so that the machine's load
+// hits every allocator alike, and ratios are computed per round.
+import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,11 +11,11 @@ import { readTraceFile, TRACE_DIRECTORY, TRACE_FILES } from "../src/trace-file.j
 import { SUBJECTS, type SubjectName } from "./allocators.js";
 import { AS_FLAGS, compileAsTlsf } from "./as-tlsf.js";
 import { slabRoundingPeak } from "./design.js";
-import type { Task, TaskResult } from "./worker.js";
+import type { SliceRequest, Task, TaskResult } from "./worker.js";
 
 const quick = process.env.KSIM_BENCH_QUICK === "1";
-const ROUNDS = quick ? 1 : 3;
-const BUDGET_MS = quick ? 600 : 1500;
+const ROUNDS = quick ? 3 : 12;
+const SLICE_MS = quick ? 200 : 300;
 const TRACE_REPEATS = quick ? 2 : 5;
 
 const CHURN_SUBJECTS: SubjectName[] = [
@@ -36,17 +37,52 @@ const wasm = {
   defaults: await compileAsTlsf(wasmDir, "defaults"),
 };
 
+const WORKER_PATH = fileURLToPath(new URL("./worker.ts", import.meta.url));
+
+/** Runs a one-shot task (a trace replay) in a fresh child process. */
 function inWorker(task: DistributiveOmit<Task, "wasm">): Promise<TaskResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(new URL("./worker.ts", import.meta.url)), [JSON.stringify({ ...task, wasm })], {
-      execArgv: process.execArgv,
-    });
+    const child = fork(WORKER_PATH, [JSON.stringify({ ...task, wasm })], { execArgv: process.execArgv });
     child.once("message", (message) => resolve(message as TaskResult));
     child.once("error", reject);
     child.once("exit", (code) => {
       if (code !== 0) reject(new Error(`bench worker for ${task.subject} exited with code ${code}`));
     });
   });
+}
+
+/** A churn worker that stays up: it fills its live blocks once, then runs a slice per request. */
+class ChurnWorker {
+  private readonly child: ChildProcess;
+  private pending: ((result: TaskResult) => void) | undefined;
+  readonly ready: Promise<void>;
+
+  constructor(readonly subject: SubjectName) {
+    this.child = fork(WORKER_PATH, [JSON.stringify({ kind: "churn", subject, wasm })], { execArgv: process.execArgv });
+    this.ready = new Promise((resolve, reject) => {
+      this.child.on("message", (message) => {
+        if (message === "ready") resolve();
+        else this.pending?.(message as TaskResult);
+      });
+      this.child.once("exit", (code) => {
+        if (code !== 0) reject(new Error(`churn worker for ${subject} exited with code ${code}`));
+      });
+    });
+  }
+
+  /** Calls per second over one slice of `ms`. */
+  slice(ms: number): Promise<number> {
+    return new Promise((resolve) => {
+      this.pending = (result) => {
+        if (result.kind === "churn") resolve((result.calls * 1000) / result.elapsedMs);
+      };
+      this.child.send({ ms } satisfies SliceRequest);
+    });
+  }
+
+  close(): void {
+    this.child.send("exit");
+  }
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -63,23 +99,27 @@ function mops(value: number): string {
 
 async function churn(): Promise<void> {
   console.log(
-    `\n## churn: 10,000 live blocks of 16..4096 B, free + malloc (each call counts), ${ROUNDS} round(s) of ${BUDGET_MS} ms\n`,
+    `\n## churn: 10,000 live blocks of 16..4096 B, free + malloc (each call counts); ${ROUNDS} rounds of ` +
+      `${SLICE_MS} ms slices taken in turn, after a warm-up round\n`,
   );
-  const samples = new Map<SubjectName, number[]>(CHURN_SUBJECTS.map((s) => [s, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const subject of CHURN_SUBJECTS) {
-      // @thi.ng/malloc's first fit is O(live blocks): one short round says all there is to say.
-      if (subject === "thi.ng" && round > 0) continue;
-      const result = await inWorker({ kind: "churn", subject, budgetMs: BUDGET_MS });
-      if (result.kind === "churn") samples.get(subject)!.push(result.callsPerSecond);
+  const workers = CHURN_SUBJECTS.map((subject) => new ChurnWorker(subject));
+  await Promise.all(workers.map((worker) => worker.ready));
+  const rates = new Map<SubjectName, number[]>(CHURN_SUBJECTS.map((s) => [s, []]));
+  for (let round = -1; round < ROUNDS; round++) {
+    for (const worker of workers) {
+      const rate = await worker.slice(SLICE_MS);
+      if (round >= 0) rates.get(worker.subject)!.push(rate);
     }
   }
-  const rate = (s: SubjectName) => median(samples.get(s)!);
-  const ours = rate("ksim-real");
-  console.log("| allocator | calls/s (median) | ksim-real / it |");
+  for (const worker of workers) worker.close();
+  const ours = rates.get("ksim-real")!;
+  console.log("| allocator | calls/s (median) | ksim-real / it, median of per-round ratios (range) |");
   console.log("|---|---:|---:|");
   for (const subject of CHURN_SUBJECTS) {
-    console.log(`| ${SUBJECTS[subject]} | ${mops(rate(subject))} | ${(ours / rate(subject)).toFixed(2)}x |`);
+    const theirs = rates.get(subject)!;
+    const ratios = theirs.map((rate, round) => ours[round]! / rate);
+    const range = `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
+    console.log(`| ${SUBJECTS[subject]} | ${mops(median(theirs))} | ${median(ratios).toFixed(2)}x (${range}) |`);
   }
 }
 

@@ -1,20 +1,25 @@
 import { replayTrace, tracePeaks } from "../src/trace.js";
 import { readTraceFile, TRACE_DIRECTORY } from "../src/trace-file.js";
 import { makeSubject, type SubjectName } from "./allocators.js";
-import { runChurn } from "./churn.js";
+import { ChurnSession } from "./churn.js";
 
-/** What the parent asks one worker process to measure. A fresh process per task: no subject shares JIT state. */
+/**
+ * What the parent asks a worker process to do: keep a churn session and run slices of it on request, or replay a
+ * trace. One process per subject: no two allocators share JIT feedback.
+ */
 export type Task = {
   readonly subject: SubjectName;
   readonly wasm: Readonly<Record<"optimised" | "defaults", string>>;
-} & (
-  | { readonly kind: "churn"; readonly budgetMs: number }
-  | { readonly kind: "trace"; readonly file: string; readonly repeats: number }
-);
+} & ({ readonly kind: "churn" } | { readonly kind: "trace"; readonly file: string; readonly repeats: number });
+
+/** In churn mode the worker stays up and runs a slice of the churn for each such message. */
+export interface SliceRequest {
+  readonly ms: number;
+}
 
 /** What a worker reports. */
 export type TaskResult =
-  | { readonly kind: "churn"; readonly callsPerSecond: number }
+  | { readonly kind: "churn"; readonly calls: number; readonly elapsedMs: number }
   | {
       readonly kind: "trace";
       /** Calls per second of each repeat after the first (a warm-up). */
@@ -24,11 +29,21 @@ export type TaskResult =
       readonly failures: number;
     };
 
-async function run(task: Task): Promise<TaskResult> {
-  if (task.kind === "churn") {
-    const subject = await makeSubject(task.subject, task.wasm);
-    return { kind: "churn", callsPerSecond: runChurn(subject.churn, { budgetMs: task.budgetMs }).callsPerSecond };
-  }
+async function churn(task: Task): Promise<void> {
+  const subject = await makeSubject(task.subject, task.wasm);
+  const session = new ChurnSession(subject.churn);
+  process.on("message", (request: SliceRequest | "exit") => {
+    if (request === "exit") {
+      session.dispose();
+      process.exit(0);
+    }
+    const slice = session.run(request.ms);
+    process.send?.({ kind: "churn", ...slice } satisfies TaskResult);
+  });
+  process.send?.("ready");
+}
+
+async function replay(task: Task & { kind: "trace" }): Promise<TaskResult> {
   const trace = readTraceFile(`${TRACE_DIRECTORY}${task.file}`);
   const rates: number[] = [];
   let peakFootprint: number | null = null;
@@ -52,5 +67,9 @@ async function run(task: Task): Promise<TaskResult> {
   };
 }
 
-const result = await run(JSON.parse(process.argv[2]!) as Task);
-process.send?.(result, () => process.exit(0));
+const task = JSON.parse(process.argv[2]!) as Task;
+if (task.kind === "churn") await churn(task);
+else {
+  const result = await replay(task);
+  process.send?.(result, () => process.exit(0));
+}
