@@ -229,7 +229,8 @@ export class X86Mmu implements Mmu {
    * @throws GeneralProtectionFault for the combinations the CPU refuses; InvalidArgumentError for a non-32-bit value.
    */
   writeCr0(value: number): void {
-    checkInteger("cr0", value, 0, 0xffff_ffff);
+    // A 32-bit value, signed or not: `mmu.cr0 & ~BIT` is negative when bit 31 is set.
+    value = checkInteger("cr0", value, -0x8000_0000, 0xffff_ffff) >>> 0;
     const pg = (value & CR0_PG) !== 0;
     if (pg && !(value & CR0_PE)) throw new GeneralProtectionFault(value, "CR0.PG set without CR0.PE");
     if (pg && !(this.cr4Value & CR4_PAE) && this.eferValue & EFER_LME) {
@@ -266,7 +267,7 @@ export class X86Mmu implements Mmu {
    * permissions and they are checked on every access.
    */
   writeCr4(value: number): void {
-    checkInteger("cr4", value, 0, 0xffff_ffff);
+    value = checkInteger("cr4", value, -0x8000_0000, 0xffff_ffff) >>> 0;
     if (!(value & CR4_PAE) && this.eferValue & EFER_LMA) {
       throw new GeneralProtectionFault(value, "clearing CR4.PAE in long mode");
     }
@@ -278,7 +279,7 @@ export class X86Mmu implements Mmu {
 
   /** WRMSR IA32_EFER (0xC0000080). LMA is read-only (kept). Changing NXE flushes the TLB. */
   writeEfer(value: number): void {
-    checkInteger("efer", value, 0, 0xffff_ffff);
+    value = checkInteger("efer", value, -0x8000_0000, 0xffff_ffff) >>> 0;
     const next = ((value & ~EFER_LMA) | (this.eferValue & EFER_LMA)) >>> 0;
     const changed = this.eferValue ^ next;
     this.eferValue = next;

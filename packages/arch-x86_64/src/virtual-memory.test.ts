@@ -4,11 +4,14 @@ import {
   InvalidArgumentError,
   MEM_CREATE,
   MEM_DEFAULT,
+  MEM_PAGE_KERNEL,
+  MEM_PAGE_READONLY,
   MemoryType,
   PageFault,
 } from "@ksim/core";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
+import { CR0_WP, CR4_SMAP } from "./control.js";
 import { PTE_A, PTE_D } from "./pte.js";
 import { bootTestArch } from "./testing/harness.js";
 
@@ -112,6 +115,47 @@ describe("scalar accesses", () => {
     expect(() => arch.memory.read32(-4)).toThrow(InvalidArgumentError);
     expect(() => arch.memory.read32(2 ** 48)).toThrow(GeneralProtectionFault);
     expect(() => arch.memory.read32(2 ** 48 - 2)).toThrow(GeneralProtectionFault);
+  });
+});
+
+describe("the L1 TLB follows control-register changes", () => {
+  test("SMAP: a kernel read of a user page faults, works under stac (AC = 1), and faults again after clac", () => {
+    const { arch } = bootTestArch();
+    arch.allocatePage(arch.getPage(0, 0x40_0000, MEM_CREATE), MEM_DEFAULT);
+    arch.memory.write32(0x40_0000, 5); // cached in the L1 before SMAP is turned on
+    arch.mmu.writeCr4(arch.mmu.cr4 | CR4_SMAP);
+    expect(() => arch.memory.read32(0x40_0000)).toThrow(/SMAP/);
+    arch.mmu.setAlignmentCheck(true);
+    expect(arch.memory.read32(0x40_0000)).toBe(5);
+    arch.mmu.setAlignmentCheck(false);
+    expect(() => arch.memory.read32(0x40_0000)).toThrow(/SMAP/);
+    expect(arch.userMemory.read32(0x40_0000)).toBe(5);
+  });
+
+  test("CR0.WP: a kernel write to a read-only page works with WP = 0 and faults again once WP is set", () => {
+    const { arch } = bootTestArch();
+    const page = arch.getPage(0, 0x40_0000, MEM_CREATE);
+    arch.allocatePage(page, MEM_PAGE_READONLY);
+    expect(() => arch.memory.write32(0x40_0000, 1)).toThrow(PageFault);
+    arch.mmu.writeCr0(arch.mmu.cr0 & ~CR0_WP);
+    arch.memory.write32(0x40_0000, 1);
+    arch.mmu.writeCr0(arch.mmu.cr0 | CR0_WP);
+    expect(() => arch.memory.write32(0x40_0000, 2)).toThrow(PageFault);
+    expect(arch.memory.read32(0x40_0000)).toBe(1);
+  });
+
+  test("a CR3 switch empties the L1: the new space's mapping is used at once", () => {
+    const { arch } = bootTestArch();
+    const a = arch.createVAS();
+    const b = arch.createVAS();
+    arch.mapAddress(a, 0x8_0000, 0x40_0000, MEM_PAGE_KERNEL);
+    arch.mapAddress(b, 0x9_0000, 0x40_0000, MEM_PAGE_KERNEL);
+    arch.switchDirectory(a);
+    arch.memory.write32(0x40_0000, 0xa);
+    arch.switchDirectory(b);
+    arch.memory.write32(0x40_0000, 0xb);
+    arch.switchDirectory(a);
+    expect(arch.memory.read32(0x40_0000)).toBe(0xa);
   });
 });
 
