@@ -88,6 +88,8 @@ test("page tables, TLB and address spaces agree with a Map model over random ope
               }
             }
           }
+          // End on an allowed access, so the translation is cached and a missed invalidation shows next time.
+          arch.mmu.translate(virt, Access.Read, false);
         }
       };
 
