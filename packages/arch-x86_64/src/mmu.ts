@@ -450,7 +450,7 @@ export class X86Mmu implements Mmu {
       return this.pdeFault(k, linear, access, user);
     }
     const leaf = access === Access.Write ? lo1 | PTE_A | PTE_D : lo1 | PTE_A;
-    if (leaf !== lo1) mem.write32(a1, leaf >>> 0);
+    if (leaf !== (lo1 | 0)) mem.write32(a1, leaf >>> 0); // lo1 is unsigned, leaf a signed int32
     return this.cache4k(linear, access, user, lo1, hi1, perm | (leaf & PTE_D ? PERM_D : 0));
   }
 
@@ -524,7 +524,7 @@ export class X86Mmu implements Mmu {
     if (address !== a3 && !(lo3 & PTE_A)) mem.write32(a3, (lo3 | PTE_A) >>> 0);
     if (a2 >= 0 && address !== a2 && !(lo2 & PTE_A)) mem.write32(a2, (lo2 | PTE_A) >>> 0);
     const leaf = access === Access.Write ? lo | PTE_A | PTE_D : lo | PTE_A;
-    if (leaf !== lo) mem.write32(address, leaf >>> 0);
+    if (leaf !== (lo | 0)) mem.write32(address, leaf >>> 0);
     if (sizeCode === SIZE_4K && this.pdeCacheOn) {
       const upper = lo4 & lo3 & lo2;
       const upperXd = ((hi4 | hi3 | hi2) & PTE_HI_XD) !== 0;
