@@ -222,7 +222,9 @@ export function formatWalk(explanation: WalkExplanation): string {
   }
   if (e.result.ok) {
     lines.push(
-      `  => physical 0x${e.result.physical.toString(16)} (${memoryTypeName(e.result.memoryType)}, ` +
+      `  => physical 0x${e.result.physical.toString(16)} (${memoryTypeName(e.result.memoryType)}` +
+        (e.result.patType !== e.result.memoryType ? ` from PAT ${memoryTypeName(e.result.patType)}` : "") +
+        ", " +
         `${pageSizeName(e.result.pageSize)} page)`,
     );
   } else if (e.result.vector === 13) {

@@ -284,15 +284,15 @@ describe("memory types from PAT, PCD and PWT", () => {
   const cases: [number, number][] = [
     [0, MemoryType.WB],
     [PTE_PWT, MemoryType.WT],
-    [PTE_PCD, MemoryType.UC_MINUS],
+    [PTE_PCD, MemoryType.UC], // UC- in the PAT; effective UC with MTRRs all WB
     [PTE_PCD | PTE_PWT, MemoryType.UC],
     [0x80, MemoryType.WC],
     [0x80 | PTE_PWT, MemoryType.WP],
-    [0x80 | PTE_PCD, MemoryType.UC_MINUS],
+    [0x80 | PTE_PCD, MemoryType.UC],
     [0x80 | PTE_PCD | PTE_PWT, MemoryType.UC],
   ];
   for (const [bits, type] of cases) {
-    test(`PTE bits 0x${bits.toString(16)} select PAT entry with type ${type} under ksim's PAT`, () => {
+    test(`PTE bits 0x${bits.toString(16)} give the effective type ${type} under ksim's PAT`, () => {
       const { mmu, set } = rig();
       set(AT[1], FRAME | URW | bits);
       mmu.translate(V, Access.Read, false);
@@ -413,7 +413,13 @@ describe("explain", () => {
     const e = mmu.explain(V + 0x10, Access.Write, true);
     expect(e.steps.map((s) => s.name)).toEqual(["PML4E", "PDPTE", "PDE", "PTE"]);
     expect(e.steps[2]).toMatchObject({ index: 2, entryAddress: PD + 16, address: PT, present: true, user: true });
-    expect(e.result).toEqual({ ok: true, physical: FRAME + 0x10, memoryType: MemoryType.WB, pageSize: 0x1000 });
+    expect(e.result).toEqual({
+      ok: true,
+      physical: FRAME + 0x10,
+      memoryType: MemoryType.WB,
+      patType: MemoryType.WB,
+      pageSize: 0x1000,
+    });
     for (const level of LEVELS) expect(lo(AT[level]) & PTE_A).toBe(0);
     expect(mmu.tlb.entries()).toHaveLength(0);
     expect(mmu.explainText(V + 0x10, Access.Write, true)).toContain("=> physical 0x100010 (WB, 4 KiB page)");

@@ -74,6 +74,14 @@ import {
 } from "./tlb.js";
 import { decodeStep, type WalkExplanation, type WalkStep } from "./walk-step.js";
 
+/**
+ * The effective memory type of an access whose PAT type is `patType`. MTRRs are not modelled: every range is WB in
+ * them, and SDM table 11-7 then gives the PAT type itself, except UC- (which an MTRR could have made WC) as UC.
+ */
+export function effectiveMemoryType(patType: MemoryTypeValue): MemoryTypeValue {
+  return patType === MemoryType.UC_MINUS ? MemoryType.UC : patType;
+}
+
 /** Options of {@link X86Mmu}. */
 export interface X86MmuOptions {
   /** The physical address space the page tables live in. */
@@ -686,7 +694,7 @@ export class X86Mmu implements Mmu {
     if (this.pagingOn) {
       info = this.probeInfo(linear);
     }
-    t.memoryType = ((info >>> INFO_TYPE_SHIFT) & 7) as MemoryTypeValue;
+    t.memoryType = effectiveMemoryType(((info >>> INFO_TYPE_SHIFT) & 7) as MemoryTypeValue);
     t.pageSize = SIZE_BYTES[(info >>> INFO_SIZE_SHIFT) & 3] ?? PAGE;
     t.writable = (info & PERM_W) !== 0;
     t.user = (info & PERM_U) !== 0;
@@ -755,7 +763,13 @@ export class X86Mmu implements Mmu {
       const leaf = steps[steps.length - 1];
       const large = leaf !== undefined && leaf.level > 1;
       const type = leaf ? (this.patTypes[patIndex(leaf.lo, large)]! as MemoryTypeValue) : MemoryType.WB;
-      result = { ok: true, physical, memoryType: type, pageSize: leaf ? (leaf.pageSize ?? PAGE) : PAGE };
+      result = {
+        ok: true,
+        physical,
+        memoryType: effectiveMemoryType(type),
+        patType: type,
+        pageSize: leaf ? (leaf.pageSize ?? PAGE) : PAGE,
+      };
     } else {
       const f = this.lastFault;
       result = { ok: false, vector: this.lastFaultVector, errorCode: f.errorCode, reason: f.reason };

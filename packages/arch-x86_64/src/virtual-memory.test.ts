@@ -231,7 +231,9 @@ describe("map, unmap, protect", () => {
     expect(arch.mmu.translate(mmio, Access.Execute, false)).toBe(-1);
     arch.memory.map(mmio + 0x2000, 0xfd00_2000, 0x1000, { ...RW, memoryType: MemoryType.UC_MINUS });
     arch.mmu.translate(mmio + 0x2000, Access.Read, false);
-    expect(arch.mmu.lastTranslation.memoryType).toBe(MemoryType.UC_MINUS);
+    expect(arch.mmu.lastTranslation.memoryType).toBe(MemoryType.UC); // UC- resolves to UC (MTRRs all WB)
+    expect(arch.mmu.explain(mmio + 0x2000).result).toMatchObject({ patType: MemoryType.UC_MINUS });
+    expect(arch.mmu.infoMem()).toContain("UC-");
   });
 
   test("unmap keeps caller frames, releases owned ones, and refuses to split large pages", () => {

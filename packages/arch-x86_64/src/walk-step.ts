@@ -58,7 +58,15 @@ export interface WalkExplanation {
   readonly user: boolean;
   readonly steps: readonly WalkStep[];
   readonly result:
-    | { readonly ok: true; readonly physical: number; readonly memoryType: MemoryTypeValue; readonly pageSize: number }
+    | {
+        readonly ok: true;
+        readonly physical: number;
+        /** The effective type (MTRRs are all WB, so UC- resolves to UC). */
+        readonly memoryType: MemoryTypeValue;
+        /** The type the PAT entry selected by PAT/PCD/PWT holds. */
+        readonly patType: MemoryTypeValue;
+        readonly pageSize: number;
+      }
     | { readonly ok: false; readonly vector: number; readonly errorCode: number; readonly reason: string };
 }
 
