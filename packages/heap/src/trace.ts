@@ -14,6 +14,7 @@ import type { HeapApi, VirtAddr, VirtualMemory } from "@ksim/core";
 
 /** Operation codes of a parsed trace. */
 export const TraceOp = { Malloc: 0, Calloc: 1, Realloc: 2, Aligned: 3, Free: 4 } as const;
+/** One of the {@link TraceOp} codes. */
 export type TraceOpCode = (typeof TraceOp)[keyof typeof TraceOp];
 
 /** A parsed trace: one entry per call in four parallel arrays. */
