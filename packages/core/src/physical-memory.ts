@@ -15,8 +15,11 @@ export type MemoryBacking =
  * `address + length <= 2^52`; anything else throws `InvalidArgumentError` and touches nothing. An access that hits
  * no RAM and no device reads all ones and drops writes, as real hardware does (a strict machine throws `BusError`).
  * Bulk operations on RAM and on RAM-like device memory run at typed-array speed.
+ *
+ * An implementation may also offer the optional {@link DirectMemoryAccess} members (host views of whole pages, for
+ * translation caches); they add speed, never behaviour.
  */
-export interface PhysicalMemory {
+export interface PhysicalMemory extends DirectMemoryAccess {
   read8(address: PhysAddr): number;
   read16(address: PhysAddr): number;
   /** Unsigned 32-bit read. */
@@ -36,4 +39,41 @@ export interface PhysicalMemory {
   write(address: PhysAddr, from: Uint8Array): void;
   /** What backs `address`. */
   backing(address: PhysAddr): MemoryBacking;
+}
+
+/**
+ * Where {@link PhysicalMemory.directView} says a page lives: `offset` is the byte offset, in the returned view, of
+ * the first byte of the 4 KiB page. A reused out-object, so asking allocates nothing.
+ */
+export interface DirectViewSlot {
+  offset: number;
+}
+
+/**
+ * Optional fast-path capabilities of a {@link PhysicalMemory}, for translation caches that want to skip the bus on
+ * a hit (as QEMU's softmmu TLB caches a host address per page). Both members are optional: a memory without them is
+ * still a complete `PhysicalMemory`, and callers must work (more slowly) without them.
+ */
+export interface DirectMemoryAccess {
+  /**
+   * A host view of the 4 KiB page holding `address`, if that page is plain memory: RAM, or a RAM-like device region
+   * that covers the whole page. On success returns a `DataView` and sets `slot.offset` so that bytes
+   * `[slot.offset, slot.offset + 4096)` of the view ARE the page: reads through it see exactly what `read8` sees,
+   * and writes through it are exactly `write8`s (little-endian multi-byte accesses included). Returns null (and
+   * leaves `slot` unspecified) for register regions, holes, pages that straddle a region edge, and whenever the
+   * memory prefers the checked path; with `forWrite` false it may also return null for RAM that was never written
+   * (sparse memories need not allocate for a read), with `forWrite` true it allocates such RAM.
+   *
+   * The view stays valid until the next topology-change notification ({@link onTopologyChange}): a region added,
+   * moved or removed, or RAM memory given back (a sparse chunk zeroed whole). After a notification every view
+   * handed out must be dropped and asked for again. Never throws for a valid physical address; `address` must be
+   * a valid physical address (callers pass translated frames).
+   */
+  directView?(address: PhysAddr, forWrite: boolean, slot: DirectViewSlot): DataView | null;
+  /**
+   * Calls `listener` (synchronously, with no arguments) after every change that may make a view from
+   * {@link directView} stale. Returns a function that unsubscribes. A memory that implements `directView` must
+   * implement this too.
+   */
+  onTopologyChange?(listener: () => void): () => void;
 }

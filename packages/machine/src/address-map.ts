@@ -111,6 +111,8 @@ export class AddressMap implements PhysicalAddressMap {
   /** Region bases, sorted, parallel to `#regions` (a typed array for the lookup). */
   #bases = new Float64Array(0);
   #ram: readonly { readonly base: PhysAddr; readonly end: PhysAddr }[];
+  /** Internal: called after every change of the regions (add, move, remove), for the bus's direct views. */
+  onChange: (() => void) | null = null;
 
   constructor(layout: PhysicalLayout) {
     this.layout = layout;
@@ -203,6 +205,7 @@ export class AddressMap implements PhysicalAddressMap {
   reindex(): void {
     this.#regions.sort((a, b) => a.base - b.base);
     this.#bases = Float64Array.from(this.#regions, (r) => r.base);
+    this.onChange?.();
   }
 }
 

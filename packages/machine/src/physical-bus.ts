@@ -2,6 +2,7 @@ import {
   BusError,
   checkInteger,
   checkPhysAddr,
+  type DirectViewSlot,
   InvalidArgumentError,
   type MemoryBacking,
   PHYS_ADDRESS_LIMIT,
@@ -87,6 +88,8 @@ export class PhysicalBus implements PhysicalMemory {
   declare private readonly highSize: number;
   declare private readonly highEnd: number;
   declare private readonly cursor: Cursor;
+  /** Subscribers to {@link onTopologyChange}. */
+  declare private readonly topologyListeners: (() => void)[];
 
   /** RAM below the PCI hole: [0, lowRamEnd). */
   declare readonly lowRam: SparseRam;
@@ -125,6 +128,70 @@ export class PhysicalBus implements PhysicalMemory {
     this.map = map;
     this.strict = strict;
     this.counters = { unbackedReads: 0, unbackedWrites: 0, lastUnbackedAddress: -1 };
+    this.topologyListeners = [];
+    const notify = () => this.notifyTopologyChange();
+    map.onChange = notify;
+    lowRam.onRelease = notify;
+    if (highRam !== null) highRam.onRelease = notify;
+  }
+
+  // ---- direct views (the optional fast-path capability of PhysicalMemory) ----
+
+  /**
+   * A view of the 4 KiB page holding `address` when it is RAM or lies wholly inside a RAM-like device region (see
+   * `DirectMemoryAccess.directView` in `@ksim/core`): the RAM chunk's DataView (chunks hold whole pages) or the
+   * region's, with the page's offset in it written to `slot.offset`. Null for register regions, holes, a page that
+   * straddles a region edge, and, for reads, RAM never written (its chunk is not allocated: the shared zero chunk
+   * must never be written through a view); `forWrite` allocates the chunk. Views stay valid until the next
+   * {@link onTopologyChange} notification. `address` must be a valid physical address (unchecked: a hot path).
+   */
+  directView(address: PhysAddr, forWrite: boolean, slot: DirectViewSlot): DataView | null {
+    const a = address >>> 0;
+    if (a === address && a < this.lowEnd) {
+      if ((a | 0xfff) >= this.lowEnd) return null; // the page runs past low RAM (not on page-aligned layouts)
+      const index = a >>> LOW_SHIFT;
+      const view = forWrite ? this.lowRam.writableView(index) : this.lowViews[index]!;
+      if (view === this.lowZero) return null;
+      slot.offset = a & 0xf000;
+      return view;
+    }
+    const offset = address - HIGH_RAM_BASE;
+    if (offset >= 0 && offset < this.highSize) {
+      const ram = this.highRam!;
+      const page = offset - (offset % 0x1000);
+      if (page + 0x1000 > this.highSize) return null;
+      const index = Math.floor(page * this.highInverse);
+      const view = forWrite ? ram.writableView(index) : this.highViews[index]!;
+      if (view === ram.zeroView) return null;
+      slot.offset = page & this.highMask; // exact for any integer below 2^53: the mask is below 2^24
+      return view;
+    }
+    const region = this.map.find(address);
+    if (region === undefined || region.view === null) return null;
+    const page = address - (address % 0x1000);
+    if (page < region.base || page + 0x1000 > region.end) return null;
+    slot.offset = page - region.base;
+    return region.view;
+  }
+
+  /**
+   * Calls `listener` after every change that may make a direct view stale: a device region added, moved or
+   * removed, or a RAM chunk given back (zeroed whole by `fill`). Returns the unsubscribe function.
+   * @throws InvalidArgumentError if `listener` is not a function.
+   */
+  onTopologyChange(listener: () => void): () => void {
+    if (typeof listener !== "function") throw new InvalidArgumentError("listener", listener, "must be a function");
+    const listeners = this.topologyListeners;
+    listeners.push(listener);
+    return () => {
+      const at = listeners.indexOf(listener);
+      if (at >= 0) listeners.splice(at, 1);
+    };
+  }
+
+  private notifyTopologyChange(): void {
+    // A copy: a listener may unsubscribe while being called.
+    for (const listener of this.topologyListeners.slice()) listener();
   }
 
   // ---- single accesses: fast path inline, the rest in `readSlow`/`writeSlow` ----

@@ -37,6 +37,11 @@ export class SparseRam {
   readonly bytes: Uint8Array[];
   readonly zeroView: DataView;
   readonly zeroBytes: Uint8Array;
+  /**
+   * Called after a chunk's memory is given back (zeroed whole), so holders of direct views of it can drop them.
+   * Internal: set by the {@link PhysicalBus}.
+   */
+  onRelease: (() => void) | null = null;
   #allocated = 0;
 
   /**
@@ -96,6 +101,7 @@ export class SparseRam {
     this.bytes[index] = this.zeroBytes;
     this.views[index] = this.zeroView;
     this.#allocated--;
+    this.onRelease?.();
   }
 
   /** Sets [offset, offset+length) to `byte`. Zeroing a whole chunk releases it. Internal: arguments are trusted. */
