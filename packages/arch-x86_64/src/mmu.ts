@@ -183,7 +183,14 @@ export class X86Mmu implements Mmu {
     if ((tlbEntries & (tlbEntries - 1)) !== 0) {
       throw new InvalidArgumentError("tlbEntries", tlbEntries, "not a power of two");
     }
-    this.tlb = new Tlb(tlbEntries, Math.min(tlbEntries, 16384));
+    this.tlb = new Tlb(tlbEntries, Math.min(tlbEntries, 16384), options.memory);
+    // The L1 caches direct views of physical pages: a region moved or removed, or RAM given back, may make them
+    // stale, so the L1 is emptied (translations stay in the L2; the views are asked for again on refill).
+    // The subscription lives as long as the memory: an MMU is made once per machine.
+    options.memory.onTopologyChange?.(() => {
+      this.tlb.clearL1();
+      this.epoch++;
+    });
     this.pdeCacheOn = options.pdeCache ?? true;
     this.smallEntries = this.tlb.small.e;
     this.smallMask = this.tlb.small.mask;

@@ -1,6 +1,7 @@
 // The TLB: cached translations in typed arrays, never a Map. A direct-mapped array of 4 KiB translations plus two
 // small direct-mapped arrays for 2 MiB and 1 GiB pages (real CPUs also keep large pages in separate structures).
 // Validity uses generation numbers so a CR3 reload (drop every non-global entry) costs O(1).
+import type { DirectViewSlot, PhysicalMemory } from "@ksim/core";
 
 /** Cached permission bits of an entry: writable, user and executable at every level, and the leaf's D bit. */
 export const PERM_W = 0x01;
@@ -72,17 +73,32 @@ export const L1_KERNEL_WRITE = 2;
 /** L1 array of user writes. */
 export const L1_USER_WRITE = 3;
 
+/**
+ * Doubles per L1 slot in {@link Tlb.l1}: page number (NaN when empty) and offset of the page in its direct view. The
+ * physical base lives in {@link Tlb.l1Frames}, off the hit path, so the tags a hit reads stay at 16 bytes a slot.
+ */
+export const L1_STRIDE = 2;
+
+/**
+ * What an L1 slot holds when its page has no direct view (register regions, holes, RAM never written, memories
+ * without `directView`): a DataView like every other element, so the views arrays stay monomorphic in V8.
+ */
+export const NO_VIEW: DataView = new DataView(new ArrayBuffer(0));
+
 /** Entries of the PDE cache: 256 regions of 2 MiB (512 MiB of linear space in page tables). */
 export const PDE_CACHE_ENTRIES = 256;
 
 /**
  * The translation lookaside buffer, in two levels as on real CPUs. The L2 ({@link small}, {@link large2m},
  * {@link large1g}) holds every cached translation with its permissions, memory type, global bit and generation.
- * The L1 is four small direct-mapped arrays of `[page number, physical base]` pairs, one per (read/write,
- * kernel/user), holding only 4 KiB translations already checked for that kind of access (writes only once D is
- * set): a hit costs one cache line and no permission work, which is what keeps VirtualMemory's hot path close to
- * raw typed-array speed. The L1 is emptied by every flush and by every control-register change, and loses the page
- * on invlpg; it is refilled from the L2 or the walk.
+ * The L1 is four small direct-mapped arrays, one per (read/write, kernel/user), holding only 4 KiB translations
+ * already checked for that kind of access (writes only once D is set). Each slot is `[page number, view offset]` in
+ * a Float64Array ({@link L1_STRIDE}), with parallel arrays of the physical base and {@link l1Views} of the page's
+ * direct host view (`PhysicalMemory.directView`, cached like QEMU's softmmu TLB caches a host address), or
+ * {@link NO_VIEW}: a hit costs one tag compare and one DataView access, with no permission work and no call into the
+ * bus, which is what keeps VirtualMemory's hot path close to raw typed-array speed. The L1 is emptied by every flush,
+ * every control-register change and every topology change of the physical memory (its views may be stale), and
+ * loses the page on invlpg; it is refilled from the L2 or the walk.
  */
 export class Tlb {
   declare readonly small: TlbArray;
@@ -100,13 +116,23 @@ export class Tlb {
    */
   declare readonly pde: Float64Array;
   declare readonly pdeMask: number;
-  /** The L1 arrays, indexed by `access * 2 + user` for reads and writes: `[page number or NaN, physical base]` pairs. */
+  /**
+   * The L1 arrays, indexed by `access * 2 + user` for reads and writes: slots of {@link L1_STRIDE} doubles,
+   * `[page number or NaN, offset of the page in its view]`.
+   */
   declare readonly l1: readonly Float64Array[];
+  /** Per L1 array, per slot: the physical base of the page. */
+  declare readonly l1Frames: readonly Float64Array[];
+  /** Per L1 array, per slot: the page's direct view (bytes `[offset, offset + 4096)` are the page), or NO_VIEW. */
+  declare readonly l1Views: readonly DataView[][];
   declare readonly l1Mask: number;
+  /** The memory whose direct views the L1 caches, or null (no `directView`/`onTopologyChange`: NO_VIEW always). */
+  declare private readonly direct: PhysicalMemory | null;
+  declare private readonly slot: DirectViewSlot;
   hits = 0;
   misses = 0;
   flushes = 0;
-  /** Slots filled since the L1 was last emptied (array index * slots * 2 + offset), unless it overflowed. */
+  /** Slots filled since the L1 was last emptied (array index * slots + slot), unless it overflowed. */
   declare private readonly l1Used: Int32Array;
   private l1UsedCount = 0;
   private l1Overflow = false;
@@ -115,13 +141,26 @@ export class Tlb {
   /**
    * @param entries slots for 4 KiB pages in the L2 (a power of two).
    * @param l1Entries slots of each L1 array (a power of two).
+   * @param memory the physical memory translations point into; when it offers direct views (both `directView` and
+   *   `onTopologyChange`) the L1 caches them. The caller empties the L1 on its topology changes.
    */
-  constructor(entries: number, l1Entries: number) {
+  constructor(entries: number, l1Entries: number, memory?: PhysicalMemory) {
     this.small = new TlbArray(entries);
     this.large2m = new TlbArray(64);
     this.large1g = new TlbArray(16);
-    this.l1 = [0, 1, 2, 3].map(() => new Float64Array(l1Entries * 2).fill(Number.NaN));
+    this.l1 = [0, 1, 2, 3].map(() => {
+      const array = new Float64Array(l1Entries * L1_STRIDE);
+      for (let j = 0; j < l1Entries; j++) array[j * L1_STRIDE] = Number.NaN;
+      return array;
+    });
+    this.l1Frames = [0, 1, 2, 3].map(() => new Float64Array(l1Entries));
+    this.l1Views = [0, 1, 2, 3].map(() => new Array<DataView>(l1Entries).fill(NO_VIEW));
     this.l1Mask = l1Entries - 1;
+    this.direct =
+      memory !== undefined && typeof memory.directView === "function" && typeof memory.onTopologyChange === "function"
+        ? memory
+        : null;
+    this.slot = { offset: 0 };
     this.pde = new Float64Array(PDE_CACHE_ENTRIES * 4).fill(Number.NaN);
     this.l1Used = new Int32Array(4096);
     this.pdeMask = PDE_CACHE_ENTRIES - 1;
@@ -144,28 +183,47 @@ export class Tlb {
     this.pdeUsed = false;
   }
 
-  /** Puts a 4 KiB translation allowed for `l1Index`'s kind of access into that L1 array. */
+  /**
+   * Puts a 4 KiB translation allowed for `l1Index`'s kind of access into that L1 array, with the frame's direct
+   * view when the memory has one. The view is asked for without allocating (`forWrite` false), even for write
+   * entries: a sparse memory keeps never-written pages unallocated (writing zeros must not allocate), so such a page
+   * keeps the checked path until its entry is refilled.
+   */
   promote(l1Index: number, pageNumber: number, frame: number): void {
     const array = this.l1[l1Index]!;
-    const i = (pageNumber & this.l1Mask) * 2;
+    const j = pageNumber & this.l1Mask;
+    const i = j * L1_STRIDE;
     if (Number.isNaN(array[i])) {
       // The slot was empty: remember it, so that emptying the L1 touches only used slots.
-      if (this.l1UsedCount < this.l1Used.length) this.l1Used[this.l1UsedCount++] = l1Index * (this.l1Mask + 1) * 2 + i;
+      if (this.l1UsedCount < this.l1Used.length) this.l1Used[this.l1UsedCount++] = l1Index * (this.l1Mask + 1) + j;
       else this.l1Overflow = true;
     }
     array[i] = pageNumber;
-    array[i + 1] = frame;
+    this.l1Frames[l1Index]![j] = frame;
+    const view = this.direct === null ? null : this.direct.directView!(frame, false, this.slot);
+    if (view === null) {
+      this.l1Views[l1Index]![j] = NO_VIEW;
+      array[i + 1] = 0;
+    } else {
+      this.l1Views[l1Index]![j] = view;
+      array[i + 1] = this.slot.offset;
+    }
   }
 
   /** Empties the L1 (permissions or the address space changed): the used slots, or everything after many fills. */
   clearL1(): void {
     if (this.l1Overflow) {
-      for (const array of this.l1) array.fill(Number.NaN);
+      for (const array of this.l1) for (let i = 0; i < array.length; i += L1_STRIDE) array[i] = Number.NaN;
+      for (const views of this.l1Views) views.fill(NO_VIEW);
     } else {
-      const size = (this.l1Mask + 1) * 2;
+      const slots = this.l1Mask + 1;
       for (let n = 0; n < this.l1UsedCount; n++) {
         const at = this.l1Used[n]!;
-        this.l1[Math.floor(at / size)]![at % size] = Number.NaN;
+        const index = Math.floor(at / slots);
+        const j = at % slots;
+        this.l1[index]![j * L1_STRIDE] = Number.NaN;
+        // Dropping the view too lets a released RAM chunk be garbage-collected.
+        this.l1Views[index]![j] = NO_VIEW;
       }
     }
     this.l1UsedCount = 0;
@@ -201,7 +259,7 @@ export class Tlb {
   /** Drops the TLB entries (L1 and L2, any page size) of the page holding `linear`; the PDE cache stays. */
   drop(linear: number): void {
     const vpn = Math.floor(linear / 0x1000);
-    const j = (vpn & this.l1Mask) * 2;
+    const j = (vpn & this.l1Mask) * L1_STRIDE;
     for (const array of this.l1) if (array[j] === vpn) array[j] = Number.NaN;
     for (let code = SIZE_4K; code <= SIZE_1G; code++) {
       const array = this.arrayFor(code);

@@ -1,4 +1,10 @@
-import { checkInteger, InvalidArgumentError, type MemoryBacking, type PhysicalMemory } from "@ksim/core";
+import {
+  checkInteger,
+  type DirectViewSlot,
+  InvalidArgumentError,
+  type MemoryBacking,
+  type PhysicalMemory,
+} from "@ksim/core";
 
 /**
  * A test-only {@link PhysicalMemory}: one flat RAM buffer from physical 0. Accesses beyond it read all ones and
@@ -82,5 +88,16 @@ export class FlatMemory implements PhysicalMemory {
   }
   backing(address: number): MemoryBacking {
     return address < this.size ? { kind: "ram" } : { kind: "none" };
+  }
+  /** The buffer's view for any page wholly inside RAM (the page's offset is its address), else null. */
+  directView(address: number, _forWrite: boolean, slot: DirectViewSlot): DataView | null {
+    const page = address - (address % 0x1000);
+    if (page + 0x1000 > this.size) return null;
+    slot.offset = page;
+    return this.view;
+  }
+  /** The topology of a flat RAM never changes: the listener is never called. */
+  onTopologyChange(_listener: () => void): () => void {
+    return () => {};
   }
 }

@@ -1,0 +1,190 @@
+import { InvalidArgumentError } from "@ksim/core";
+import { Machine } from "@ksim/machine";
+import { BuddyAllocator } from "@ksim/pmm";
+import fc from "fast-check";
+import { describe, expect, test } from "vitest";
+import { PTE_A, PTE_D } from "./pte.js";
+import { NO_VIEW } from "./tlb.js";
+import { X86_64 } from "./x86-64.js";
+
+// The L1 TLB caches each page's direct host view (PhysicalMemory.directView): these tests run on the real board
+// (@ksim/machine: sparse chunked RAM, device RAM, register regions) to check that the fast path reads and writes
+// exactly what the bus would, and that a topology change (BAR moved, region removed, RAM chunk given back) never
+// leaves a stale view in use.
+
+const RW = { writable: true, user: false, executable: false } as const;
+const FB = 0xc000_0000;
+const REGS = 0xc010_0000;
+
+function board() {
+  const machine = new Machine({ ramSize: 64 * 2 ** 20 });
+  const fbBytes = new Uint8Array(0x4000);
+  const fb = machine.addressMap.addRegion(FB, fbBytes.length, { kind: "ram", name: "fb", bytes: fbBytes });
+  const regLog: string[] = [];
+  const regs = machine.addressMap.addRegion(REGS, 0x1000, {
+    kind: "registers",
+    name: "regs",
+    handler: {
+      read: (offset, size) => {
+        regLog.push(`r${size}@${offset}`);
+        return 0x1234_5678 >>> (8 * (4 - size));
+      },
+      write: (offset, size, value) => {
+        regLog.push(`w${size}@${offset}=${value}`);
+      },
+    },
+  });
+  const frames = new BuddyAllocator(machine.firmwareMemoryMap);
+  const arch = new X86_64({ memory: machine.memory, frames });
+  const base = arch.layout.heap.base;
+  const frame = (): number => {
+    const f = frames.allocate({ count: 1 });
+    if (!f.ok) throw new Error(f.message);
+    return f.address;
+  };
+  return { machine, memory: machine.memory, arch, vm: arch.memory, base, fb, fbBytes, regs, regLog, frame };
+}
+
+/** True when the kernel-read L1 slot of `virt` holds a direct view. */
+function hasReadView(arch: X86_64, virt: number): boolean {
+  const tlb = arch.mmu.tlb;
+  const j = Math.floor(virt / 0x1000) & tlb.l1Mask;
+  return tlb.l1[0]![j * 2] === Math.floor(virt / 0x1000) && tlb.l1Views[0]![j] !== NO_VIEW;
+}
+
+describe("direct views in the L1 TLB", () => {
+  test("random accesses through VirtualMemory agree with the bus at the translated address, on every backing", () => {
+    const { memory, vm, base, frame } = board();
+    // Pages: written RAM, never-written RAM, device RAM, registers-free device RAM page 2, a second RAM page.
+    const targets = [frame(), frame(), FB, FB + 0x2000, frame()];
+    memory.write8(targets[0]!, 1); // allocated chunk: a view; targets[1] may share it or not
+    targets.forEach((phys, i) => expect(vm.map(base + i * 0x1000, phys, 0x1000, RW).ok).toBe(true));
+    const op = fc.record({
+      page: fc.integer({ min: 0, max: targets.length - 1 }),
+      offset: fc.integer({ min: 0, max: 0xfff }),
+      width: fc.constantFrom(1, 2, 4),
+      write: fc.boolean(),
+      value: fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => {
+        for (const { page, offset, width, write, value } of ops) {
+          const virt = base + page * 0x1000 + offset;
+          const mask = width === 4 ? 0xffff_ffff : width === 2 ? 0xffff : 0xff;
+          if (write) {
+            const v = width === 4 ? value : value & mask;
+            if (width === 1) vm.write8(virt, v);
+            else if (width === 2) vm.write16(virt, v);
+            else vm.write32(virt, v);
+            // Read back through the bus at the translated address (the page may cross: check byte by byte).
+            for (let k = 0; k < width; k++) {
+              expect(memory.read8(vm.translate(virt + k))).toBe(Math.floor((v >>> 0) / 2 ** (8 * k)) & 0xff);
+            }
+          } else {
+            const got = width === 1 ? vm.read8(virt) : width === 2 ? vm.read16(virt) : vm.read32(virt);
+            let want = 0;
+            for (let k = 0; k < width; k++) want += memory.read8(vm.translate(virt + k)) * 2 ** (8 * k);
+            expect(got).toBe(want);
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  test("a write through a cached view validates the value like the bus, and a bad one changes nothing", () => {
+    const { memory, vm, base, frame } = board();
+    const phys = frame();
+    vm.map(base, phys, 0x1000, RW);
+    vm.write32(base, 0x1111_1111); // the write entry and its view are cached now
+    for (const bad of [2 ** 32, -(2 ** 31) - 1, 1.5, Number.NaN]) {
+      expect(() => vm.write32(base, bad)).toThrow(InvalidArgumentError);
+    }
+    expect(() => vm.write16(base, 0x1_0000)).toThrow(InvalidArgumentError);
+    expect(() => vm.write8(base, 256)).toThrow(InvalidArgumentError);
+    expect(memory.read32(phys)).toBe(0x1111_1111);
+    vm.write32(base, -1);
+    vm.write8(base + 4, -2);
+    expect(memory.read32(phys)).toBe(0xffff_ffff);
+    expect(memory.read8(phys + 4)).toBe(0xfe);
+  });
+
+  test("the first write to a clean page walks and sets D even though reads of it hit a cached view", () => {
+    const { arch, memory, vm, base, frame } = board();
+    const phys = frame();
+    memory.write32(phys, 7);
+    vm.map(base, phys, 0x1000, RW);
+    const pte = arch.getPage(0, base, 0);
+    expect(vm.read32(base)).toBe(7);
+    expect(hasReadView(arch, base)).toBe(true);
+    expect(arch.tables.lo(pte) & (PTE_A | PTE_D)).toBe(PTE_A);
+    vm.write32(base, 8);
+    expect(arch.tables.lo(pte) & (PTE_A | PTE_D)).toBe(PTE_A | PTE_D);
+    expect(memory.read32(phys)).toBe(8);
+  });
+
+  test("register pages get no view: every access reaches the handler", () => {
+    const { arch, vm, base, regLog } = board();
+    vm.map(base, REGS, 0x1000, RW);
+    vm.read32(base + 8);
+    vm.read32(base + 8);
+    vm.write32(base + 12, 5);
+    vm.write32(base + 12, 6);
+    expect(hasReadView(arch, base)).toBe(false);
+    expect(regLog).toEqual(["r4@8", "r4@8", "w4@12=5", "w4@12=6"]);
+  });
+
+  test("moving a device region (BAR reprogrammed) drops cached views: the old address reads as a hole", () => {
+    const { arch, vm, base, fb, fbBytes } = board();
+    vm.map(base, FB, 0x1000, RW);
+    vm.write32(base, 0xcafe_f00d);
+    expect(fbBytes[0]).toBe(0x0d);
+    expect(hasReadView(arch, base) || vm.read32(base) === 0xcafe_f00d).toBe(true);
+    expect(hasReadView(arch, base)).toBe(true);
+    fb.moveTo(0xd000_0000);
+    expect(vm.read32(base)).toBe(0xffff_ffff); // the mapping still points at FB, now unbacked
+    vm.write32(base, 1); // dropped by the bus, not written into the framebuffer through a stale view
+    expect(fbBytes[0]).toBe(0x0d);
+  });
+
+  test("removing a device region drops cached views", () => {
+    const { vm, base, fb, fbBytes } = board();
+    vm.map(base, FB + 0x1000, 0x1000, RW);
+    vm.write8(base, 0x42);
+    expect(vm.read8(base)).toBe(0x42);
+    fb.remove();
+    expect(vm.read8(base)).toBe(0xff);
+    vm.write8(base, 0x43);
+    expect(fbBytes[0x1000]).toBe(0x42);
+  });
+
+  test("a RAM chunk given back (zeroed whole) drops cached views: later writes land in the new memory", () => {
+    const { arch, memory, vm, base, frame } = board();
+    const phys = frame();
+    vm.map(base, phys, 0x1000, RW);
+    vm.write32(base + 16, 0x1234);
+    expect(vm.read32(base + 16)).toBe(0x1234);
+    expect(hasReadView(arch, base)).toBe(true);
+    const chunk = phys - (phys % 0x1_0000);
+    memory.fill(chunk, 0x1_0000, 0); // gives the chunk's memory back
+    expect(vm.read32(base + 16)).toBe(0);
+    vm.write32(base + 16, 0x5678);
+    expect(memory.read32(phys + 16)).toBe(0x5678);
+    expect(vm.read32(base + 16)).toBe(0x5678);
+  });
+
+  test("a PTE edited in RAM without invlpg keeps the stale translation (and view) until invlpg, as on hardware", () => {
+    const { arch, memory, vm, base, frame } = board();
+    const a = frame();
+    const b = frame();
+    memory.write32(a, 0xaaaa);
+    memory.write32(b, 0xbbbb);
+    vm.map(base, a, 0x1000, RW);
+    expect(vm.read32(base)).toBe(0xaaaa);
+    const pte = arch.getPage(0, base, 0);
+    arch.tables.write(pte, (arch.tables.lo(pte) & 0xfff) | b, arch.tables.hi(pte));
+    expect(vm.read32(base)).toBe(0xaaaa);
+    arch.mmu.invalidate(base);
+    expect(vm.read32(base)).toBe(0xbbbb);
+  });
+});
