@@ -1,4 +1,5 @@
 import {
+  checkAligned,
   checkInteger,
   type FrameAllocator,
   formatCanonical48,
@@ -658,13 +659,13 @@ export class Heap implements HeapApi {
   }
 }
 
+/** The edge check's slow path: `checkInteger` throws the error that names the problem. */
 function badSize(argument: string, value: number): InvalidArgumentError {
+  checkInteger(argument, value);
   return new InvalidArgumentError(argument, value, "not a non-negative integer");
 }
 
 function checkPageMultiple(argument: string, value: number, allowZero: boolean): number {
-  if (!(Number.isSafeInteger(value) && value >= 0) || value % PAGE_SIZE !== 0 || (!allowZero && value === 0)) {
-    throw new InvalidArgumentError(argument, value, `not a ${allowZero ? "" : "positive "}multiple of the page size`);
-  }
-  return value;
+  checkInteger(argument, value, allowZero ? 0 : 1);
+  return checkAligned(argument, value, PAGE_SIZE);
 }
