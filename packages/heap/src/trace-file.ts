@@ -3,9 +3,11 @@ import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { type HeapTrace, parseTrace } from "./trace.js";
 
-/** The project's recorded traces (`shared/data/heap-traces` next to the checkout), or `KSIM_HEAP_TRACES`. */
-export const TRACE_DIRECTORY =
-  process.env.KSIM_HEAP_TRACES ?? fileURLToPath(new URL("../../../../shared/data/heap-traces/", import.meta.url));
+/**
+ * The recorded traces kept in this package's `traces/` folder (repository only, not published), or the folder
+ * named by `KSIM_HEAP_TRACES`.
+ */
+export const TRACE_DIRECTORY = process.env.KSIM_HEAP_TRACES ?? fileURLToPath(new URL("../traces/", import.meta.url));
 
 /** The two recorded programs. */
 export const TRACE_FILES = ["gcc12-cc1-pngtest.trace.gz", "sqlite3-inmem.trace.gz"] as const;
