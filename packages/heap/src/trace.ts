@@ -2,7 +2,7 @@ import type { HeapApi, VirtAddr, VirtualMemory } from "@ksim/core";
 
 /**
  * Allocation traces: malloc-family call sequences recorded from real programs (format of
- * `shared/data/heap-traces/README.md`), parsed into typed arrays and replayed through any kmalloc-style heap.
+ * `traces/README.md` in the repository), parsed into typed arrays and replayed through any kmalloc-style heap.
  *
  * ```
  * m ID SIZE          malloc            c ID NMEMB SIZE    calloc
