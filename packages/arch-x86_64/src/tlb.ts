@@ -85,6 +85,9 @@ export const L1_STRIDE = 2;
  */
 export const NO_VIEW: DataView = new DataView(new ArrayBuffer(0));
 
+/** The view offset of an L1 slot whose view has not been looked up yet (its view is NO_VIEW meanwhile). */
+export const VIEW_PENDING = -1;
+
 /** Entries of the PDE cache: 256 regions of 2 MiB (512 MiB of linear space in page tables). */
 export const PDE_CACHE_ENTRIES = 256;
 
@@ -118,7 +121,7 @@ export class Tlb {
   declare readonly pdeMask: number;
   /**
    * The L1 arrays, indexed by `access * 2 + user` for reads and writes: slots of {@link L1_STRIDE} doubles,
-   * `[page number or NaN, offset of the page in its view]`.
+   * `[page number or NaN, offset of the page in its view (VIEW_PENDING until looked up)]`.
    */
   declare readonly l1: readonly Float64Array[];
   /** Per L1 array, per slot: the physical base of the page. */
@@ -184,10 +187,9 @@ export class Tlb {
   }
 
   /**
-   * Puts a 4 KiB translation allowed for `l1Index`'s kind of access into that L1 array, with the frame's direct
-   * view when the memory has one. The view is asked for without allocating (`forWrite` false), even for write
-   * entries: a sparse memory keeps never-written pages unallocated (writing zeros must not allocate), so such a page
-   * keeps the checked path until its entry is refilled.
+   * Puts a 4 KiB translation allowed for `l1Index`'s kind of access into that L1 array. Its direct view is not
+   * looked up here but on the first access that finds the slot (see {@link resolveView}): a miss costs no view
+   * lookup for pages touched once, which keeps the walk fast, and a page touched again pays it once.
    */
   promote(l1Index: number, pageNumber: number, frame: number): void {
     const array = this.l1[l1Index]!;
@@ -199,14 +201,25 @@ export class Tlb {
       else this.l1Overflow = true;
     }
     array[i] = pageNumber;
+    array[i + 1] = VIEW_PENDING;
     this.l1Frames[l1Index]![j] = frame;
-    const view = this.direct === null ? null : this.direct.directView!(frame, false, this.slot);
+    this.l1Views[l1Index]![j] = NO_VIEW;
+  }
+
+  /**
+   * Looks up the direct view of L1 slot `j` of array `l1Index` (filled, with its view pending) and stores it with
+   * its offset, or settles on NO_VIEW. The view is asked for without allocating (`forWrite` false), even for write
+   * entries: a sparse memory keeps never-written pages unallocated (writing zeros must not allocate), so such a
+   * page keeps the checked path until its entry is refilled.
+   */
+  resolveView(l1Index: number, j: number): void {
+    const array = this.l1[l1Index]!;
+    const view = this.direct === null ? null : this.direct.directView!(this.l1Frames[l1Index]![j]!, false, this.slot);
     if (view === null) {
-      this.l1Views[l1Index]![j] = NO_VIEW;
-      array[i + 1] = 0;
+      array[j * L1_STRIDE + 1] = 0;
     } else {
       this.l1Views[l1Index]![j] = view;
-      array[i + 1] = this.slot.offset;
+      array[j * L1_STRIDE + 1] = this.slot.offset;
     }
   }
 

@@ -33,7 +33,16 @@ import {
   PTE_RW,
   PTE_US,
 } from "./pte.js";
-import { L1_KERNEL_READ, L1_KERNEL_WRITE, L1_STRIDE, L1_USER_READ, L1_USER_WRITE, NO_VIEW } from "./tlb.js";
+import {
+  L1_KERNEL_READ,
+  L1_KERNEL_WRITE,
+  L1_STRIDE,
+  L1_USER_READ,
+  L1_USER_WRITE,
+  NO_VIEW,
+  type Tlb,
+  VIEW_PENDING,
+} from "./tlb.js";
 
 const PAGE = 0x1000;
 
@@ -64,6 +73,9 @@ export class X86VirtualMemory implements VirtualMemory {
   // The MMU's L1 TLB arrays for this privilege (stable objects, emptied and refilled by the MMU).
   declare private readonly l1Read: Float64Array;
   declare private readonly l1Write: Float64Array;
+  declare private readonly tlb: Tlb;
+  declare private readonly l1ReadIndex: number;
+  declare private readonly l1WriteIndex: number;
   declare private readonly l1ReadFrames: Float64Array;
   declare private readonly l1WriteFrames: Float64Array;
   declare private readonly l1ReadViews: DataView[];
@@ -80,6 +92,9 @@ export class X86VirtualMemory implements VirtualMemory {
     const tlb = host.mmu.tlb;
     this.l1Read = tlb.l1[user ? L1_USER_READ : L1_KERNEL_READ]!;
     this.l1Write = tlb.l1[user ? L1_USER_WRITE : L1_KERNEL_WRITE]!;
+    this.tlb = tlb;
+    this.l1ReadIndex = user ? L1_USER_READ : L1_KERNEL_READ;
+    this.l1WriteIndex = user ? L1_USER_WRITE : L1_KERNEL_WRITE;
     this.l1ReadFrames = tlb.l1Frames[user ? L1_USER_READ : L1_KERNEL_READ]!;
     this.l1WriteFrames = tlb.l1Frames[user ? L1_USER_WRITE : L1_KERNEL_WRITE]!;
     this.l1ReadViews = tlb.l1Views[user ? L1_USER_READ : L1_KERNEL_READ]!;
@@ -377,6 +392,7 @@ export class X86VirtualMemory implements VirtualMemory {
 
   // The other paths: the L1 frame (a page without a direct view) or the MMU, then the physical memory, which
   // validates values. Each ends in one call to the physical memory whichever way the address was translated.
+  // A slot whose view is still pending (filled by a miss) gets it looked up here, so the next access takes the view.
 
   private read8Other(virt: number): number {
     const off = virt & 0xfff;
@@ -384,6 +400,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Read;
     const i = j * L1_STRIDE;
+    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
     return this.mem.read8(e[i] === vpn ? this.l1ReadFrames[j]! + off : this.physSlow(virt, 1, Access.Read));
   }
 
@@ -393,6 +410,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Read;
     const i = j * L1_STRIDE;
+    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
     const phys = e[i] === vpn && off <= 4094 ? this.l1ReadFrames[j]! + off : this.physSlow(virt, 2, Access.Read);
     return phys >= 0 ? this.mem.read16(phys) : this.read8(virt) | (this.read8(virt + 1) << 8);
   }
@@ -403,6 +421,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Read;
     const i = j * L1_STRIDE;
+    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
     const phys = e[i] === vpn && off <= 4092 ? this.l1ReadFrames[j]! + off : this.physSlow(virt, 4, Access.Read);
     return phys >= 0 ? this.mem.read32(phys) : (this.read16(virt) | (this.read16(virt + 2) << 16)) >>> 0;
   }
@@ -413,6 +432,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Write;
     const i = j * L1_STRIDE;
+    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
     this.mem.write8(e[i] === vpn ? this.l1WriteFrames[j]! + off : this.physSlow(virt, 1, Access.Write), value);
   }
 
@@ -422,6 +442,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Write;
     const i = j * L1_STRIDE;
+    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
     const phys = e[i] === vpn && off <= 4094 ? this.l1WriteFrames[j]! + off : this.physSlow(virt, 2, Access.Write);
     if (phys >= 0) this.mem.write16(phys, value);
     else this.writeCrossing(virt, 2, BigInt(value & 0xffff));
@@ -433,6 +454,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Write;
     const i = j * L1_STRIDE;
+    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
     const phys = e[i] === vpn && off <= 4092 ? this.l1WriteFrames[j]! + off : this.physSlow(virt, 4, Access.Write);
     if (phys >= 0) this.mem.write32(phys, value);
     else this.writeCrossing(virt, 4, BigInt(value >>> 0));
