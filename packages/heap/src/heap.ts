@@ -22,7 +22,7 @@ import { describeBadPointer, describeBlock } from "./diagnose.js";
 import { describeHeaderDamage, HEADER_SIZE, HeaderIo } from "./header.js";
 import { HeapPages } from "./pages.js";
 import { type HeapStatistics, type OwnerUsage, type SlabinfoRow, slabRow, slabRowNames } from "./stats.js";
-import { Flag, GRANULE, MAX_GRANULES, MIN_BLOCK, TlsfIndex } from "./tlsf.js";
+import { Flag, GRANULE, LIVE_BIT, MAX_GRANULES, MIN_BLOCK, OWNER, SIZE_MASK, SLACK, TlsfIndex } from "./tlsf.js";
 
 /** Options of {@link Heap}. Sizes are bytes, page multiples. */
 export interface HeapOptions {
@@ -169,8 +169,24 @@ export class Heap implements HeapApi {
   kfree(pointer: VirtAddr): void {
     if (pointer === 0) return;
     const block = this.liveBlockAt(pointer, "kfree");
-    this.verify(block, "kfree");
-    this.freeBlock(block);
+    // The hot path reads the block's record once: one header comparison, the counters, the release.
+    const meta = this.index.meta;
+    const at = block * 4;
+    const granules = meta[at]! & SIZE_MASK;
+    const requested = (granules - 1) * GRANULE - meta[at + SLACK]!;
+    const address = this.base + block * GRANULE;
+    if (this.debug || !this.header.matches(address, requested, meta[at + OWNER]!, granules)) {
+      this.verify(block, "kfree");
+    }
+    this.liveBytes -= requested;
+    this.liveBlocks--;
+    this.liveGranules -= granules;
+    this.frees++;
+    if (this.debug) this.releaseDebug(block, granules);
+    else {
+      this.header.writeFreed(address);
+      this.index.release(block);
+    }
     this.trim();
   }
 
@@ -370,6 +386,24 @@ export class Heap implements HeapApi {
 
   private allocate(size: number, owner: OwnerId, alignGranules: number): VirtAddr {
     if (size > MAX_REQUEST) return this.fail();
+    if (alignGranules !== 1 || this.debug) return this.allocateSlow(size, owner, alignGranules);
+    // The hot path: one fit, one take that also tags the record, one header write.
+    const granules = this.granulesFor(size);
+    const index = this.index;
+    let found = index.findFit(granules);
+    if (found < 0) {
+      if (!this.growFor(granules)) return this.fail();
+      found = index.findFit(granules);
+    }
+    const blockGranules = index.takeLive(found, granules, owner, (granules - 1) * GRANULE - size);
+    const address = this.base + found * GRANULE;
+    this.header.writeLive(address, size, owner, blockGranules);
+    this.counted(size, blockGranules);
+    return address + HEADER_SIZE;
+  }
+
+  /** Allocation with an alignment or in debug mode (poison checked before, the block painted after). */
+  private allocateSlow(size: number, owner: OwnerId, alignGranules: number): VirtAddr {
     const granules = this.granulesFor(size);
     const index = this.index;
     // An aligned block may need a free block in front of it: 0 or at least MIN_BLOCK granules.
@@ -385,12 +419,17 @@ export class Heap implements HeapApi {
     index.setLive(block, owner, (index.sizeOf(block) - 1) * GRANULE - size);
     this.header.writeLive(this.addressOf(block), size, owner, index.sizeOf(block));
     if (this.debug) this.paintLive(block, 0, size);
+    this.counted(size, index.sizeOf(block));
+    return this.addressOf(block) + HEADER_SIZE;
+  }
+
+  /** Counts a new live block of `size` bytes spanning `granules`. */
+  private counted(size: number, granules: number): void {
     this.liveBlocks++;
-    this.liveGranules += index.sizeOf(block);
+    this.liveGranules += granules;
     this.liveBytes += size;
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     this.allocations++;
-    return this.addressOf(block) + HEADER_SIZE;
   }
 
   /** Granules to skip at the start of free block `start` so that the pointer is aligned (0 or >= MIN_BLOCK). */
@@ -437,14 +476,18 @@ export class Heap implements HeapApi {
     this.liveBlocks--;
     this.liveGranules -= size;
     this.frees++;
-    if (this.debug) {
-      // Every byte of a free block but its header must read as poison, so a merged-away header is poisoned too.
-      this.poisonFreed(block, block + size);
-      if (index.release(block) === block) this.header.writeFreed(this.addressOf(block));
-    } else {
+    if (this.debug) this.releaseDebug(block, size);
+    else {
       this.header.writeFreed(this.addressOf(block));
       index.release(block);
     }
+  }
+
+  /** Debug: releases block `block` of `size` granules, poisoning every byte of the resulting free block. */
+  private releaseDebug(block: number, size: number): void {
+    // Every byte of a free block but its header must read as poison, so a merged-away header is poisoned too.
+    this.poisonFreed(block, block + size);
+    if (this.index.release(block) === block) this.header.writeFreed(this.addressOf(block));
   }
 
   private shrinkInPlace(block: number, granules: number, size: number): void {
@@ -518,10 +561,15 @@ export class Heap implements HeapApi {
       block >= 0 &&
       block < this.index.top &&
       (block | 0) === block &&
-      (this.index.flagsOf(block) & Flag.Live) !== 0
+      (this.index.meta[block * 4]! & LIVE_BIT) !== 0
     ) {
       return block;
     }
+    return this.badPointer(pointer, operation);
+  }
+
+  /** The slow path of {@link liveBlockAt}: the error that says why `pointer` is not a live block's. */
+  private badPointer(pointer: VirtAddr, operation: string): never {
     if (!(Number.isInteger(pointer) && pointer >= 0)) {
       throw new InvalidArgumentError("pointer", pointer, "not a non-negative integer address");
     }
@@ -609,7 +657,9 @@ export class Heap implements HeapApi {
 
   /** Block size in granules for a request: header, payload rounded up to 16 bytes (at least 16), red zone. */
   private granulesFor(size: number): number {
-    const payload = Math.max(GRANULE, size + this.redZone);
+    const payload = size + this.redZone;
+    // Integer arithmetic for the sizes that fit 31 bits (all but the largest requests).
+    if (payload <= 0x7fff_0000) return payload <= GRANULE ? MIN_BLOCK : ((payload + GRANULE - 1) >> 4) + 1;
     return Math.ceil(payload / GRANULE) + 1;
   }
 

@@ -61,17 +61,22 @@ function lowestBit(bits: number): number {
 // Fields of a block's record in `meta`, at `granule * 4`. The first word packs the size (low 29 bits) with the
 // {@link Flag} bits (top three), so checking a neighbour costs one load. A free block uses the free-list links; a live
 // block keeps its owner and slack in the same two words.
+// The heap's hot paths read a live block's record directly through the exported offsets and masks.
 const SIZE = 0;
 const FLAG_SHIFT = 29;
-const SIZE_MASK = (1 << FLAG_SHIFT) - 1;
-const LIVE_BIT = Flag.Live << FLAG_SHIFT;
+/** Mask of the size (in granules) in a record's first word. */
+export const SIZE_MASK = (1 << FLAG_SHIFT) - 1;
+/** {@link Flag.Live} as it sits in a record's first word. */
+export const LIVE_BIT = Flag.Live << FLAG_SHIFT;
 const FREE_BIT = Flag.Free << FLAG_SHIFT;
 const HANDED_BIT = Flag.Handed << FLAG_SHIFT;
 const PREV_PHYS = 1;
 const NEXT_FREE = 2;
 const PREV_FREE = 3;
-const OWNER = 2;
-const SLACK = 3;
+/** Offset of a live block's owner id in its record. */
+export const OWNER = 2;
+/** Offset of a live block's slack (payload bytes beyond the request) in its record. */
+export const SLACK = 3;
 
 /** The TLSF index and the per-block mirror. Methods trust their arguments: the heap validates at its edge. */
 export class TlsfIndex {
@@ -193,21 +198,43 @@ export class TlsfIndex {
    * Returns the live block's start.
    */
   take(start: number, size: number, front = 0): number {
-    this.unlink(start);
-    let block = start;
-    if (front > 0) {
-      block = start + front;
-      const rest = this.sizeOf(start) - front;
-      this.setSize(start, front);
-      this.setSize(block, rest);
-      this.meta[block * 4 + PREV_PHYS] = start;
-      this.linkAfter(block, rest);
-      this.insert(start);
+    if (front === 0) {
+      this.takeLive(start, size, 0, 0);
+      return start;
     }
+    this.unlink(start);
+    const block = start + front;
+    const rest = this.sizeOf(start) - front;
+    this.setSize(start, front);
+    this.setSize(block, rest);
+    this.meta[block * 4 + PREV_PHYS] = start;
+    this.linkAfter(block, rest);
+    this.insert(start);
     this.splitTail(block, size);
+    this.markLive(block);
+    return block;
+  }
+
+  /**
+   * The allocation hot path: turns free block `start` into a live block of `size` granules (the rest goes back as
+   * a free block) tagged with `owner` and `slack`. Returns the live block's size in granules (`size`, or a little
+   * more when the rest is too small to be a block).
+   */
+  takeLive(start: number, size: number, owner: number, slack: number): number {
+    this.unlink(start);
+    this.splitTail(start, size);
+    const meta = this.meta;
+    const at = start * 4;
+    const word = meta[at]! & SIZE_MASK;
+    meta[at] = word | LIVE_BIT | HANDED_BIT;
+    meta[at + OWNER] = owner;
+    meta[at + SLACK] = slack + (word - size) * GRANULE;
+    return word;
+  }
+
+  private markLive(block: number): void {
     const at = block * 4 + SIZE;
     this.meta[at] = (this.meta[at]! & SIZE_MASK) | LIVE_BIT | HANDED_BIT;
-    return block;
   }
 
   /** Frees live block `start`, merging it with free neighbours. Returns the start of the resulting free block. */
