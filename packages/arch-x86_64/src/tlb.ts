@@ -73,20 +73,19 @@ export const L1_KERNEL_WRITE = 2;
 /** L1 array of user writes. */
 export const L1_USER_WRITE = 3;
 
-/**
- * Doubles per L1 slot in {@link Tlb.l1}: page number (NaN when empty) and offset of the page in its direct view. The
- * physical base lives in {@link Tlb.l1Frames}, off the hit path, so the tags a hit reads stay at 16 bytes a slot.
- */
+/** Doubles per slot of {@link Tlb.l1} (`[page number, frame]`) and of {@link Tlb.l1Fast} (`[page number, offset]`). */
 export const L1_STRIDE = 2;
 
 /**
- * What an L1 slot holds when its page has no direct view (register regions, holes, RAM never written, memories
- * without `directView`): a DataView like every other element, so the views arrays stay monomorphic in V8.
+ * The DataView an L1 slot holds when no direct view is cached in it, so that the views arrays only ever hold
+ * DataViews and stay monomorphic in V8. Never read through: a slot's view is used only when its fast tag matches.
  */
 export const NO_VIEW: DataView = new DataView(new ArrayBuffer(0));
 
-/** The view offset of an L1 slot whose view has not been looked up yet (its view is NO_VIEW meanwhile). */
+/** {@link Tlb.l1Fast} offset word of a filled slot whose view has not been looked up yet. */
 export const VIEW_PENDING = -1;
+/** {@link Tlb.l1Fast} offset word of a slot whose page has no direct view (registers, holes, unwritten RAM). */
+export const VIEW_NONE = -2;
 
 /** Entries of the PDE cache: 256 regions of 2 MiB (512 MiB of linear space in page tables). */
 export const PDE_CACHE_ENTRIES = 256;
@@ -95,11 +94,11 @@ export const PDE_CACHE_ENTRIES = 256;
  * The translation lookaside buffer, in two levels as on real CPUs. The L2 ({@link small}, {@link large2m},
  * {@link large1g}) holds every cached translation with its permissions, memory type, global bit and generation.
  * The L1 is four small direct-mapped arrays, one per (read/write, kernel/user), holding only 4 KiB translations
- * already checked for that kind of access (writes only once D is set). Each slot is `[page number, view offset]` in
- * a Float64Array ({@link L1_STRIDE}), with parallel arrays of the physical base and {@link l1Views} of the page's
- * direct host view (`PhysicalMemory.directView`, cached like QEMU's softmmu TLB caches a host address), or
- * {@link NO_VIEW}: a hit costs one tag compare and one DataView access, with no permission work and no call into the
- * bus, which is what keeps VirtualMemory's hot path close to raw typed-array speed. The L1 is emptied by every flush,
+ * already checked for that kind of access (writes only once D is set): {@link l1} holds `[page number, frame]`, and
+ * {@link l1Fast} with {@link l1Views} the page's direct host view (`PhysicalMemory.directView`, cached like QEMU's
+ * softmmu TLB caches a host address per page). A fast tag is set only while a view is cached, so a hit costs one tag
+ * compare and one DataView access, with no permission work, no "is there a view" test and no call into the bus,
+ * which is what keeps VirtualMemory's hot path close to raw typed-array speed. The L1 is emptied by every flush,
  * every control-register change and every topology change of the physical memory (its views may be stale), and
  * loses the page on invlpg; it is refilled from the L2 or the walk.
  */
@@ -119,14 +118,15 @@ export class Tlb {
    */
   declare readonly pde: Float64Array;
   declare readonly pdeMask: number;
-  /**
-   * The L1 arrays, indexed by `access * 2 + user` for reads and writes: slots of {@link L1_STRIDE} doubles,
-   * `[page number or NaN, offset of the page in its view (VIEW_PENDING until looked up)]`.
-   */
+  /** The L1 arrays, indexed by `access * 2 + user` for reads and writes: `[page number or NaN, frame]` pairs. */
   declare readonly l1: readonly Float64Array[];
-  /** Per L1 array, per slot: the physical base of the page. */
-  declare readonly l1Frames: readonly Float64Array[];
-  /** Per L1 array, per slot: the page's direct view (bytes `[offset, offset + 4096)` are the page), or NO_VIEW. */
+  /**
+   * Per L1 array: `[page number or NaN, offset]` pairs. The page number is set only while the slot's view is cached
+   * (bytes `[offset, offset + 4096)` of `l1Views[array][slot]` are the page); otherwise it is NaN and the offset word
+   * says why: {@link VIEW_PENDING} (not looked up yet) or {@link VIEW_NONE}.
+   */
+  declare readonly l1Fast: readonly Float64Array[];
+  /** Per L1 array, per slot: the cached direct view, meaningful only while the slot's fast tag is set. */
   declare readonly l1Views: readonly DataView[][];
   declare readonly l1Mask: number;
   /** The memory whose direct views the L1 caches, or null (no `directView`/`onTopologyChange`: NO_VIEW always). */
@@ -135,7 +135,7 @@ export class Tlb {
   hits = 0;
   misses = 0;
   flushes = 0;
-  /** Slots filled since the L1 was last emptied (array index * slots + slot), unless it overflowed. */
+  /** Slots filled since the L1 was last emptied (array index * slots * 2 + offset), unless it overflowed. */
   declare private readonly l1Used: Int32Array;
   private l1UsedCount = 0;
   private l1Overflow = false;
@@ -151,12 +151,8 @@ export class Tlb {
     this.small = new TlbArray(entries);
     this.large2m = new TlbArray(64);
     this.large1g = new TlbArray(16);
-    this.l1 = [0, 1, 2, 3].map(() => {
-      const array = new Float64Array(l1Entries * L1_STRIDE);
-      for (let j = 0; j < l1Entries; j++) array[j * L1_STRIDE] = Number.NaN;
-      return array;
-    });
-    this.l1Frames = [0, 1, 2, 3].map(() => new Float64Array(l1Entries));
+    this.l1 = [0, 1, 2, 3].map(() => new Float64Array(l1Entries * L1_STRIDE).fill(Number.NaN));
+    this.l1Fast = [0, 1, 2, 3].map(() => new Float64Array(l1Entries * L1_STRIDE).fill(Number.NaN));
     this.l1Views = [0, 1, 2, 3].map(() => new Array<DataView>(l1Entries).fill(NO_VIEW));
     this.l1Mask = l1Entries - 1;
     this.direct =
@@ -193,50 +189,55 @@ export class Tlb {
    */
   promote(l1Index: number, pageNumber: number, frame: number): void {
     const array = this.l1[l1Index]!;
-    const j = pageNumber & this.l1Mask;
-    const i = j * L1_STRIDE;
+    const i = (pageNumber & this.l1Mask) * L1_STRIDE;
     if (Number.isNaN(array[i])) {
       // The slot was empty: remember it, so that emptying the L1 touches only used slots.
-      if (this.l1UsedCount < this.l1Used.length) this.l1Used[this.l1UsedCount++] = l1Index * (this.l1Mask + 1) + j;
+      if (this.l1UsedCount < this.l1Used.length) this.l1Used[this.l1UsedCount++] = l1Index * (this.l1Mask + 1) * 2 + i;
       else this.l1Overflow = true;
     }
     array[i] = pageNumber;
-    array[i + 1] = VIEW_PENDING;
-    this.l1Frames[l1Index]![j] = frame;
-    this.l1Views[l1Index]![j] = NO_VIEW;
+    array[i + 1] = frame;
+    const fast = this.l1Fast[l1Index]!;
+    fast[i] = Number.NaN;
+    fast[i + 1] = VIEW_PENDING;
   }
 
   /**
-   * Looks up the direct view of L1 slot `j` of array `l1Index` (filled, with its view pending) and stores it with
-   * its offset, or settles on NO_VIEW. The view is asked for without allocating (`forWrite` false), even for write
-   * entries: a sparse memory keeps never-written pages unallocated (writing zeros must not allocate), so such a
-   * page keeps the checked path until its entry is refilled.
+   * Looks up the direct view of the page in L1 slot `j` of array `l1Index` (filled, view pending) and caches it, or
+   * marks the slot VIEW_NONE. The view is asked for without allocating (`forWrite` false), even for write entries:
+   * a sparse memory keeps never-written pages unallocated (writing zeros must not allocate), so such a page keeps
+   * the checked path until its entry is refilled.
    */
   resolveView(l1Index: number, j: number): void {
+    const i = j * L1_STRIDE;
     const array = this.l1[l1Index]!;
-    const view = this.direct === null ? null : this.direct.directView!(this.l1Frames[l1Index]![j]!, false, this.slot);
+    const fast = this.l1Fast[l1Index]!;
+    const view = this.direct === null ? null : this.direct.directView!(array[i + 1]!, false, this.slot);
     if (view === null) {
-      array[j * L1_STRIDE + 1] = 0;
+      fast[i + 1] = VIEW_NONE;
     } else {
       this.l1Views[l1Index]![j] = view;
-      array[j * L1_STRIDE + 1] = this.slot.offset;
+      fast[i + 1] = this.slot.offset;
+      fast[i] = array[i]!;
     }
   }
 
   /** Empties the L1 (permissions or the address space changed): the used slots, or everything after many fills. */
   clearL1(): void {
     if (this.l1Overflow) {
-      for (const array of this.l1) for (let i = 0; i < array.length; i += L1_STRIDE) array[i] = Number.NaN;
+      for (const array of this.l1) array.fill(Number.NaN);
+      for (const array of this.l1Fast) array.fill(Number.NaN);
       for (const views of this.l1Views) views.fill(NO_VIEW);
     } else {
-      const slots = this.l1Mask + 1;
+      const size = (this.l1Mask + 1) * 2;
       for (let n = 0; n < this.l1UsedCount; n++) {
         const at = this.l1Used[n]!;
-        const index = Math.floor(at / slots);
-        const j = at % slots;
-        this.l1[index]![j * L1_STRIDE] = Number.NaN;
+        const index = Math.floor(at / size);
+        const i = at % size;
+        this.l1[index]![i] = Number.NaN;
+        this.l1Fast[index]![i] = Number.NaN;
         // Dropping the view too lets a released RAM chunk be garbage-collected.
-        this.l1Views[index]![j] = NO_VIEW;
+        this.l1Views[index]![i / 2] = NO_VIEW;
       }
     }
     this.l1UsedCount = 0;
@@ -273,7 +274,12 @@ export class Tlb {
   drop(linear: number): void {
     const vpn = Math.floor(linear / 0x1000);
     const j = (vpn & this.l1Mask) * L1_STRIDE;
-    for (const array of this.l1) if (array[j] === vpn) array[j] = Number.NaN;
+    for (let k = 0; k < 4; k++) {
+      if (this.l1[k]![j] === vpn) {
+        this.l1[k]![j] = Number.NaN;
+        this.l1Fast[k]![j] = Number.NaN;
+      }
+    }
     for (let code = SIZE_4K; code <= SIZE_1G; code++) {
       const array = this.arrayFor(code);
       const pageNumber = Math.floor(linear / PAGE_SIZES[code]!);

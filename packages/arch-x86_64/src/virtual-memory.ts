@@ -39,7 +39,6 @@ import {
   L1_STRIDE,
   L1_USER_READ,
   L1_USER_WRITE,
-  NO_VIEW,
   type Tlb,
   VIEW_PENDING,
 } from "./tlb.js";
@@ -76,8 +75,8 @@ export class X86VirtualMemory implements VirtualMemory {
   declare private readonly tlb: Tlb;
   declare private readonly l1ReadIndex: number;
   declare private readonly l1WriteIndex: number;
-  declare private readonly l1ReadFrames: Float64Array;
-  declare private readonly l1WriteFrames: Float64Array;
+  declare private readonly l1ReadFast: Float64Array;
+  declare private readonly l1WriteFast: Float64Array;
   declare private readonly l1ReadViews: DataView[];
   declare private readonly l1WriteViews: DataView[];
   declare private readonly l1Mask: number;
@@ -95,8 +94,8 @@ export class X86VirtualMemory implements VirtualMemory {
     this.tlb = tlb;
     this.l1ReadIndex = user ? L1_USER_READ : L1_KERNEL_READ;
     this.l1WriteIndex = user ? L1_USER_WRITE : L1_KERNEL_WRITE;
-    this.l1ReadFrames = tlb.l1Frames[user ? L1_USER_READ : L1_KERNEL_READ]!;
-    this.l1WriteFrames = tlb.l1Frames[user ? L1_USER_WRITE : L1_KERNEL_WRITE]!;
+    this.l1ReadFast = tlb.l1Fast[user ? L1_USER_READ : L1_KERNEL_READ]!;
+    this.l1WriteFast = tlb.l1Fast[user ? L1_USER_WRITE : L1_KERNEL_WRITE]!;
     this.l1ReadViews = tlb.l1Views[user ? L1_USER_READ : L1_KERNEL_READ]!;
     this.l1WriteViews = tlb.l1Views[user ? L1_USER_WRITE : L1_KERNEL_WRITE]!;
     this.l1Mask = tlb.l1Mask;
@@ -257,11 +256,9 @@ export class X86VirtualMemory implements VirtualMemory {
   /** Bulk-path translation of an integer `virt`: the L1 array first, then the MMU. Throws the fault. */
   private physFor(virt: number, access: AccessKind): number {
     const vpn = Math.floor(virt / PAGE);
-    const j = vpn & this.l1Mask;
-    const write = access === Access.Write;
-    if ((write ? this.l1Write : this.l1Read)[j * L1_STRIDE] === vpn) {
-      return (write ? this.l1WriteFrames : this.l1ReadFrames)[j]! + (virt - vpn * PAGE);
-    }
+    const i = (vpn & this.l1Mask) * L1_STRIDE;
+    const e = access === Access.Write ? this.l1Write : this.l1Read;
+    if (e[i] === vpn) return e[i + 1]! + (virt - vpn * PAGE);
     return this.resolve(virt, access);
   }
 
@@ -289,10 +286,9 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625; // / 4096, exact; fractional when virt is, and then matches no tag
     const j = (low >>> 12) & this.l1Mask; // = vpn & l1Mask for an integer virt
-    const e = this.l1Read;
-    if (e[j * L1_STRIDE] === vpn) {
-      const view = this.l1ReadViews[j]!;
-      if (view !== NO_VIEW) return view.getUint8(e[j * L1_STRIDE + 1]! + off);
+    const f = this.l1ReadFast;
+    if (f[j * L1_STRIDE] === vpn) {
+      return this.l1ReadViews[j]!.getUint8(f[j * L1_STRIDE + 1]! + off);
     }
     return this.read8Other(virt);
   }
@@ -303,10 +299,9 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
     const j = (low >>> 12) & this.l1Mask;
-    const e = this.l1Read;
-    if (e[j * L1_STRIDE] === vpn && off <= 4094) {
-      const view = this.l1ReadViews[j]!;
-      if (view !== NO_VIEW) return view.getUint16(e[j * L1_STRIDE + 1]! + off, true);
+    const f = this.l1ReadFast;
+    if (f[j * L1_STRIDE] === vpn && off <= 4094) {
+      return this.l1ReadViews[j]!.getUint16(f[j * L1_STRIDE + 1]! + off, true);
     }
     return this.read16Other(virt);
   }
@@ -317,10 +312,9 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
     const j = (low >>> 12) & this.l1Mask;
-    const e = this.l1Read;
-    if (e[j * L1_STRIDE] === vpn && off <= 4092) {
-      const view = this.l1ReadViews[j]!;
-      if (view !== NO_VIEW) return view.getUint32(e[j * L1_STRIDE + 1]! + off, true);
+    const f = this.l1ReadFast;
+    if (f[j * L1_STRIDE] === vpn && off <= 4092) {
+      return this.l1ReadViews[j]!.getUint32(f[j * L1_STRIDE + 1]! + off, true);
     }
     return this.read32Other(virt);
   }
@@ -337,13 +331,10 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
     const j = (low >>> 12) & this.l1Mask;
-    const e = this.l1Write;
-    if (e[j * L1_STRIDE] === vpn && (value & 0xff) === value) {
-      const view = this.l1WriteViews[j]!;
-      if (view !== NO_VIEW) {
-        view.setUint8(e[j * L1_STRIDE + 1]! + off, value);
-        return;
-      }
+    const f = this.l1WriteFast;
+    if (f[j * L1_STRIDE] === vpn && (value & 0xff) === value) {
+      this.l1WriteViews[j]!.setUint8(f[j * L1_STRIDE + 1]! + off, value);
+      return;
     }
     this.write8Other(virt, value);
   }
@@ -354,13 +345,10 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
     const j = (low >>> 12) & this.l1Mask;
-    const e = this.l1Write;
-    if (e[j * L1_STRIDE] === vpn && off <= 4094 && (value & 0xffff) === value) {
-      const view = this.l1WriteViews[j]!;
-      if (view !== NO_VIEW) {
-        view.setUint16(e[j * L1_STRIDE + 1]! + off, value, true);
-        return;
-      }
+    const f = this.l1WriteFast;
+    if (f[j * L1_STRIDE] === vpn && off <= 4094 && (value & 0xffff) === value) {
+      this.l1WriteViews[j]!.setUint16(f[j * L1_STRIDE + 1]! + off, value, true);
+      return;
     }
     this.write16Other(virt, value);
   }
@@ -371,14 +359,11 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
     const j = (low >>> 12) & this.l1Mask;
-    const e = this.l1Write;
+    const f = this.l1WriteFast;
     // A value in [-2^31, 2^32), as the physical memory accepts: stored as its low 32 bits.
-    if (e[j * L1_STRIDE] === vpn && off <= 4092 && (value >>> 0 === value || (value | 0) === value)) {
-      const view = this.l1WriteViews[j]!;
-      if (view !== NO_VIEW) {
-        view.setUint32(e[j * L1_STRIDE + 1]! + off, value, true);
-        return;
-      }
+    if (f[j * L1_STRIDE] === vpn && off <= 4092 && (value >>> 0 === value || (value | 0) === value)) {
+      this.l1WriteViews[j]!.setUint32(f[j * L1_STRIDE + 1]! + off, value, true);
+      return;
     }
     this.write32Other(virt, value);
   }
@@ -400,8 +385,8 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Read;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
-    return this.mem.read8(e[i] === vpn ? this.l1ReadFrames[j]! + off : this.physSlow(virt, 1, Access.Read));
+    if (e[i] === vpn && this.l1ReadFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
+    return this.mem.read8(e[i] === vpn ? e[i + 1]! + off : this.physSlow(virt, 1, Access.Read));
   }
 
   private read16Other(virt: number): number {
@@ -410,8 +395,8 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Read;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
-    const phys = e[i] === vpn && off <= 4094 ? this.l1ReadFrames[j]! + off : this.physSlow(virt, 2, Access.Read);
+    if (e[i] === vpn && this.l1ReadFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
+    const phys = e[i] === vpn && off <= 4094 ? e[i + 1]! + off : this.physSlow(virt, 2, Access.Read);
     return phys >= 0 ? this.mem.read16(phys) : this.read8(virt) | (this.read8(virt + 1) << 8);
   }
 
@@ -421,8 +406,8 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Read;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
-    const phys = e[i] === vpn && off <= 4092 ? this.l1ReadFrames[j]! + off : this.physSlow(virt, 4, Access.Read);
+    if (e[i] === vpn && this.l1ReadFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
+    const phys = e[i] === vpn && off <= 4092 ? e[i + 1]! + off : this.physSlow(virt, 4, Access.Read);
     return phys >= 0 ? this.mem.read32(phys) : (this.read16(virt) | (this.read16(virt + 2) << 16)) >>> 0;
   }
 
@@ -432,8 +417,8 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Write;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
-    this.mem.write8(e[i] === vpn ? this.l1WriteFrames[j]! + off : this.physSlow(virt, 1, Access.Write), value);
+    if (e[i] === vpn && this.l1WriteFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
+    this.mem.write8(e[i] === vpn ? e[i + 1]! + off : this.physSlow(virt, 1, Access.Write), value);
   }
 
   private write16Other(virt: number, value: number): void {
@@ -442,8 +427,8 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Write;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
-    const phys = e[i] === vpn && off <= 4094 ? this.l1WriteFrames[j]! + off : this.physSlow(virt, 2, Access.Write);
+    if (e[i] === vpn && this.l1WriteFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
+    const phys = e[i] === vpn && off <= 4094 ? e[i + 1]! + off : this.physSlow(virt, 2, Access.Write);
     if (phys >= 0) this.mem.write16(phys, value);
     else this.writeCrossing(virt, 2, BigInt(value & 0xffff));
   }
@@ -454,8 +439,8 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Write;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
-    const phys = e[i] === vpn && off <= 4092 ? this.l1WriteFrames[j]! + off : this.physSlow(virt, 4, Access.Write);
+    if (e[i] === vpn && this.l1WriteFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
+    const phys = e[i] === vpn && off <= 4092 ? e[i + 1]! + off : this.physSlow(virt, 4, Access.Write);
     if (phys >= 0) this.mem.write32(phys, value);
     else this.writeCrossing(virt, 4, BigInt(value >>> 0));
   }
