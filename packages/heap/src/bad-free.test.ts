@@ -107,6 +107,38 @@ describe.each(["kfree", "krealloc"] as const)("%s of a pointer that is not a liv
   });
 });
 
+describe("which header damage each check sees", () => {
+  test("kfree of a block whose magic was hit by an underrun (its own last header byte) panics and changes nothing", () => {
+    const fixture = busyHeap();
+    const victim = fixture.live[1]!;
+    fixture.arch.memory.write8(victim - 1, 0x00);
+    const panic = expectPanicAndNoChange(fixture, () => fixture.heap.kfree(victim), /Heap corruption detected/);
+    expect(panic.message).toMatch(/magic 0x0001C0DE \(expected 0xC001C0DE\)/);
+  });
+
+  test("damage to the owner or block-size word alone (a wild write) is found by heapCheck and krealloc", () => {
+    const fixture = busyHeap();
+    const { heap, arch } = fixture;
+    const victim = fixture.live[0]!;
+    arch.memory.write32(victim - 12, 7); // the owner word
+    expect(heap.heapCheck().problems[0]).toMatchObject({ kind: "header" });
+    expectPanicAndNoChange(fixture, () => heap.krealloc(victim, 10), /owner 7 \(expected 0\)/);
+    arch.memory.write32(victim - 12, 0);
+    arch.memory.write32(victim - 8, 99); // the block-size word
+    expect(heap.heapCheck().problems[0]).toMatchObject({ kind: "header" });
+    expectPanicAndNoChange(fixture, () => heap.krealloc(victim, 10), /block size 99 granules/);
+  });
+
+  test("in debug mode kfree compares all four header words", () => {
+    const fixture = realHeap({ debug: true });
+    const { heap, arch } = fixture;
+    const p = heap.kmalloc(40);
+    heap.kmalloc(40);
+    arch.memory.write32(p - 8, 1234); // the block-size word only
+    expectPanicAndNoChange(fixture, () => heap.kfree(p), /block size 1234 granules/);
+  });
+});
+
 test("a free of the other heap's pointer panics when two heaps share nothing", () => {
   const first = fakeHeap();
   const second = fakeHeap({ window: { name: "other", base: 0xfe00_0000_0000, size: 0x100_0000 } });

@@ -64,6 +64,17 @@ export class HeaderIo {
     return words;
   }
 
+  /**
+   * The check on every kfree: the two words a contiguous overrun or underrun reaches first, the requested size
+   * (an overrun of the block before starts there) and the magic (right before the caller's data), hold what the
+   * index expects. Damage to the middle words alone takes a wild write; {@link matches} (debug mode, krealloc,
+   * heapCheck) compares all four.
+   */
+  endsMatch(address: VirtAddr, requested: number): boolean {
+    const memory = this.memory;
+    return memory.read32(address + 12) === LIVE_MAGIC && memory.read32(address) === requested >>> 0;
+  }
+
   /** True when the header at `address` is exactly the live header the index expects. */
   matches(address: VirtAddr, requested: number, owner: number, granules: number): boolean {
     const memory = this.memory;
