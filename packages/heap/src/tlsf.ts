@@ -239,31 +239,36 @@ export class TlsfIndex {
 
   /** Frees live block `start`, merging it with free neighbours. Returns the start of the resulting free block. */
   release(start: number): number {
+    // Written out with direct record stores: this runs on every kfree.
     const meta = this.meta;
-    let block = start;
-    let size = meta[start * 4 + SIZE]! & SIZE_MASK;
-    meta[start * 4 + SIZE] = size | HANDED_BIT;
+    const top = this.top;
+    const at = start * 4;
+    let size = meta[at]! & SIZE_MASK;
     const next = start + size;
-    if (next < this.top) {
-      const word = meta[next * 4 + SIZE]!;
+    if (next < top) {
+      const word = meta[next * 4]!;
       if ((word & FREE_BIT) !== 0) {
         this.unlink(next);
         size += word & SIZE_MASK;
-        this.forget(next);
+        meta[next * 4] = word & HANDED_BIT;
       }
     }
-    const prev = meta[start * 4 + PREV_PHYS]!;
-    if (prev >= 0) {
-      const word = meta[prev * 4 + SIZE]!;
-      if ((word & FREE_BIT) !== 0) {
-        this.unlink(prev);
-        size += word & SIZE_MASK;
-        this.forget(start);
-        block = prev;
-      }
+    let block = start;
+    // The start granule's history bit: set for `start` (it was handed out), prev's own otherwise.
+    let handed = HANDED_BIT;
+    const prev = meta[at + PREV_PHYS]!;
+    if (prev >= 0 && (meta[prev * 4]! & FREE_BIT) !== 0) {
+      this.unlink(prev);
+      const word = meta[prev * 4]!;
+      size += word & SIZE_MASK;
+      handed = word & HANDED_BIT;
+      meta[at] = HANDED_BIT;
+      block = prev;
     }
-    this.setSize(block, size);
-    this.linkAfter(block, size);
+    meta[block * 4] = size | handed;
+    const end = block + size;
+    if (end < top) meta[end * 4 + PREV_PHYS] = block;
+    else this.last = block;
     this.insert(block);
     return block;
   }
@@ -374,24 +379,29 @@ export class TlsfIndex {
 
   /** Splits `[start + size, end)` off live-or-unlinked block `start` as a free block, merged with a free successor. */
   private splitTail(start: number, size: number): void {
-    const rest = this.sizeOf(start) - size;
-    if (rest < MIN_BLOCK) return;
     const meta = this.meta;
+    const word = meta[start * 4]!;
+    const rest = (word & SIZE_MASK) - size;
+    if (rest < MIN_BLOCK) return;
     const tail = start + size;
-    this.setSize(start, size);
+    meta[start * 4] = (word & ~SIZE_MASK) | size;
     meta[tail * 4 + PREV_PHYS] = start;
     let tailSize = rest;
     const next = tail + rest;
-    if (next < this.top) {
-      const word = meta[next * 4 + SIZE]!;
-      if ((word & FREE_BIT) !== 0) {
+    const top = this.top;
+    if (next < top) {
+      const nextWord = meta[next * 4]!;
+      if ((nextWord & FREE_BIT) !== 0) {
         this.unlink(next);
-        tailSize += word & SIZE_MASK;
-        this.forget(next);
+        tailSize += nextWord & SIZE_MASK;
+        meta[next * 4] = nextWord & HANDED_BIT;
       }
     }
-    this.setSize(tail, tailSize);
-    this.linkAfter(tail, tailSize);
+    // The tail keeps the history bit of whatever block once started there.
+    meta[tail * 4] = (meta[tail * 4]! & HANDED_BIT) | tailSize;
+    const end = tail + tailSize;
+    if (end < top) meta[end * 4 + PREV_PHYS] = tail;
+    else this.last = tail;
     this.insert(tail);
   }
 
