@@ -4,6 +4,7 @@ import { BuddyAllocator } from "@ksim/pmm";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { PTE_A, PTE_D } from "./pte.js";
+import { L1_STRIDE } from "./tlb.js";
 import { X86_64 } from "./x86-64.js";
 
 // The L1 TLB caches each page's direct host view (PhysicalMemory.directView): these tests run on the real board
@@ -51,7 +52,7 @@ function board() {
 function hasReadView(arch: X86_64, virt: number): boolean {
   const tlb = arch.mmu.tlb;
   const j = Math.floor(virt / 0x1000) & tlb.l1Mask;
-  return tlb.l1Fast[0]![j * 2] === Math.floor(virt / 0x1000);
+  return tlb.l1[0]![j * L1_STRIDE + 2] === Math.floor(virt / 0x1000);
 }
 
 describe("direct views in the L1 TLB", () => {

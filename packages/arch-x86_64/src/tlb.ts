@@ -73,8 +73,11 @@ export const L1_KERNEL_WRITE = 2;
 /** L1 array of user writes. */
 export const L1_USER_WRITE = 3;
 
-/** Doubles per slot of {@link Tlb.l1} (`[page number, frame]`) and of {@link Tlb.l1Fast} (`[page number, offset]`). */
-export const L1_STRIDE = 2;
+/**
+ * Doubles per slot of {@link Tlb.l1}: `[page number, frame, fast tag, view offset]`. One slot is 32 bytes, so a miss
+ * (which writes all four) and a hit (which reads the last two) each touch one cache line.
+ */
+export const L1_STRIDE = 4;
 
 /**
  * The DataView an L1 slot holds when no direct view is cached in it, so that the views arrays only ever hold
@@ -82,9 +85,9 @@ export const L1_STRIDE = 2;
  */
 export const NO_VIEW: DataView = new DataView(new ArrayBuffer(0));
 
-/** {@link Tlb.l1Fast} offset word of a filled slot whose view has not been looked up yet. */
+/** View-offset word of a filled L1 slot whose view has not been looked up yet. */
 export const VIEW_PENDING = -1;
-/** {@link Tlb.l1Fast} offset word of a slot whose page has no direct view (registers, holes, unwritten RAM). */
+/** View-offset word of an L1 slot whose page has no direct view (registers, holes, unwritten RAM). */
 export const VIEW_NONE = -2;
 
 /** Entries of the PDE cache: 256 regions of 2 MiB (512 MiB of linear space in page tables). */
@@ -94,8 +97,8 @@ export const PDE_CACHE_ENTRIES = 256;
  * The translation lookaside buffer, in two levels as on real CPUs. The L2 ({@link small}, {@link large2m},
  * {@link large1g}) holds every cached translation with its permissions, memory type, global bit and generation.
  * The L1 is four small direct-mapped arrays, one per (read/write, kernel/user), holding only 4 KiB translations
- * already checked for that kind of access (writes only once D is set): {@link l1} holds `[page number, frame]`, and
- * {@link l1Fast} with {@link l1Views} the page's direct host view (`PhysicalMemory.directView`, cached like QEMU's
+ * already checked for that kind of access (writes only once D is set). A slot of {@link l1} holds `[page number,
+ * frame, fast tag, view offset]` and {@link l1Views} the page's direct host view (`PhysicalMemory.directView`, cached like QEMU's
  * softmmu TLB caches a host address per page). A fast tag is set only while a view is cached, so a hit costs one tag
  * compare and one DataView access, with no permission work, no "is there a view" test and no call into the bus,
  * which is what keeps VirtualMemory's hot path close to raw typed-array speed. The L1 is emptied by every flush,
@@ -118,14 +121,13 @@ export class Tlb {
    */
   declare readonly pde: Float64Array;
   declare readonly pdeMask: number;
-  /** The L1 arrays, indexed by `access * 2 + user` for reads and writes: `[page number or NaN, frame]` pairs. */
-  declare readonly l1: readonly Float64Array[];
   /**
-   * Per L1 array: `[page number or NaN, offset]` pairs. The page number is set only while the slot's view is cached
-   * (bytes `[offset, offset + 4096)` of `l1Views[array][slot]` are the page); otherwise it is NaN and the offset word
-   * says why: {@link VIEW_PENDING} (not looked up yet) or {@link VIEW_NONE}.
+   * The L1 arrays, indexed by `access * 2 + user` for reads and writes: slots of {@link L1_STRIDE} doubles,
+   * `[page number or NaN, frame, fast tag, view offset]`. The fast tag is the page number only while the slot's view
+   * is cached (bytes `[offset, offset + 4096)` of `l1Views[array][slot]` are the page); otherwise it is NaN and the
+   * offset word says why: {@link VIEW_PENDING} (not looked up yet) or {@link VIEW_NONE}.
    */
-  declare readonly l1Fast: readonly Float64Array[];
+  declare readonly l1: readonly Float64Array[];
   /** Per L1 array, per slot: the cached direct view, meaningful only while the slot's fast tag is set. */
   declare readonly l1Views: readonly DataView[][];
   declare readonly l1Mask: number;
@@ -135,7 +137,7 @@ export class Tlb {
   hits = 0;
   misses = 0;
   flushes = 0;
-  /** Slots filled since the L1 was last emptied (array index * slots * 2 + offset), unless it overflowed. */
+  /** Slots filled since the L1 was last emptied (array index * slots + slot), unless it overflowed. */
   declare private readonly l1Used: Int32Array;
   private l1UsedCount = 0;
   private l1Overflow = false;
@@ -152,7 +154,6 @@ export class Tlb {
     this.large2m = new TlbArray(64);
     this.large1g = new TlbArray(16);
     this.l1 = [0, 1, 2, 3].map(() => new Float64Array(l1Entries * L1_STRIDE).fill(Number.NaN));
-    this.l1Fast = [0, 1, 2, 3].map(() => new Float64Array(l1Entries * L1_STRIDE).fill(Number.NaN));
     this.l1Views = [0, 1, 2, 3].map(() => new Array<DataView>(l1Entries).fill(NO_VIEW));
     this.l1Mask = l1Entries - 1;
     this.direct =
@@ -192,14 +193,13 @@ export class Tlb {
     const i = (pageNumber & this.l1Mask) * L1_STRIDE;
     if (Number.isNaN(array[i])) {
       // The slot was empty: remember it, so that emptying the L1 touches only used slots.
-      if (this.l1UsedCount < this.l1Used.length) this.l1Used[this.l1UsedCount++] = l1Index * (this.l1Mask + 1) * 2 + i;
+      if (this.l1UsedCount < this.l1Used.length) this.l1Used[this.l1UsedCount++] = l1Index * (this.l1Mask + 1) + i / 4;
       else this.l1Overflow = true;
     }
     array[i] = pageNumber;
     array[i + 1] = frame;
-    const fast = this.l1Fast[l1Index]!;
-    fast[i] = Number.NaN;
-    fast[i + 1] = VIEW_PENDING;
+    array[i + 2] = Number.NaN;
+    array[i + 3] = VIEW_PENDING;
   }
 
   /**
@@ -211,14 +211,13 @@ export class Tlb {
   resolveView(l1Index: number, j: number): void {
     const i = j * L1_STRIDE;
     const array = this.l1[l1Index]!;
-    const fast = this.l1Fast[l1Index]!;
     const view = this.direct === null ? null : this.direct.directView!(array[i + 1]!, false, this.slot);
     if (view === null) {
-      fast[i + 1] = VIEW_NONE;
+      array[i + 3] = VIEW_NONE;
     } else {
       this.l1Views[l1Index]![j] = view;
-      fast[i + 1] = this.slot.offset;
-      fast[i] = array[i]!;
+      array[i + 3] = this.slot.offset;
+      array[i + 2] = array[i]!;
     }
   }
 
@@ -226,18 +225,17 @@ export class Tlb {
   clearL1(): void {
     if (this.l1Overflow) {
       for (const array of this.l1) array.fill(Number.NaN);
-      for (const array of this.l1Fast) array.fill(Number.NaN);
       for (const views of this.l1Views) views.fill(NO_VIEW);
     } else {
-      const size = (this.l1Mask + 1) * 2;
+      const slots = this.l1Mask + 1;
       for (let n = 0; n < this.l1UsedCount; n++) {
         const at = this.l1Used[n]!;
-        const index = Math.floor(at / size);
-        const i = at % size;
-        this.l1[index]![i] = Number.NaN;
-        this.l1Fast[index]![i] = Number.NaN;
+        const index = Math.floor(at / slots);
+        const j = at % slots;
+        this.l1[index]![j * L1_STRIDE] = Number.NaN;
+        this.l1[index]![j * L1_STRIDE + 2] = Number.NaN;
         // Dropping the view too lets a released RAM chunk be garbage-collected.
-        this.l1Views[index]![i / 2] = NO_VIEW;
+        this.l1Views[index]![j] = NO_VIEW;
       }
     }
     this.l1UsedCount = 0;
@@ -275,9 +273,10 @@ export class Tlb {
     const vpn = Math.floor(linear / 0x1000);
     const j = (vpn & this.l1Mask) * L1_STRIDE;
     for (let k = 0; k < 4; k++) {
-      if (this.l1[k]![j] === vpn) {
-        this.l1[k]![j] = Number.NaN;
-        this.l1Fast[k]![j] = Number.NaN;
+      const array = this.l1[k]!;
+      if (array[j] === vpn) {
+        array[j] = Number.NaN;
+        array[j + 2] = Number.NaN;
       }
     }
     for (let code = SIZE_4K; code <= SIZE_1G; code++) {

@@ -75,8 +75,6 @@ export class X86VirtualMemory implements VirtualMemory {
   declare private readonly tlb: Tlb;
   declare private readonly l1ReadIndex: number;
   declare private readonly l1WriteIndex: number;
-  declare private readonly l1ReadFast: Float64Array;
-  declare private readonly l1WriteFast: Float64Array;
   declare private readonly l1ReadViews: DataView[];
   declare private readonly l1WriteViews: DataView[];
   declare private readonly l1Mask: number;
@@ -94,8 +92,6 @@ export class X86VirtualMemory implements VirtualMemory {
     this.tlb = tlb;
     this.l1ReadIndex = user ? L1_USER_READ : L1_KERNEL_READ;
     this.l1WriteIndex = user ? L1_USER_WRITE : L1_KERNEL_WRITE;
-    this.l1ReadFast = tlb.l1Fast[user ? L1_USER_READ : L1_KERNEL_READ]!;
-    this.l1WriteFast = tlb.l1Fast[user ? L1_USER_WRITE : L1_KERNEL_WRITE]!;
     this.l1ReadViews = tlb.l1Views[user ? L1_USER_READ : L1_KERNEL_READ]!;
     this.l1WriteViews = tlb.l1Views[user ? L1_USER_WRITE : L1_KERNEL_WRITE]!;
     this.l1Mask = tlb.l1Mask;
@@ -286,9 +282,9 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625; // / 4096, exact; fractional when virt is, and then matches no tag
     const j = (low >>> 12) & this.l1Mask; // = vpn & l1Mask for an integer virt
-    const f = this.l1ReadFast;
-    if (f[j * L1_STRIDE] === vpn) {
-      return this.l1ReadViews[j]!.getUint8(f[j * L1_STRIDE + 1]! + off);
+    const e = this.l1Read;
+    if (e[j * L1_STRIDE + 2] === vpn) {
+      return this.l1ReadViews[j]!.getUint8(e[j * L1_STRIDE + 3]! + off);
     }
     return this.read8Other(virt);
   }
@@ -299,9 +295,9 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
     const j = (low >>> 12) & this.l1Mask;
-    const f = this.l1ReadFast;
-    if (f[j * L1_STRIDE] === vpn && off <= 4094) {
-      return this.l1ReadViews[j]!.getUint16(f[j * L1_STRIDE + 1]! + off, true);
+    const e = this.l1Read;
+    if (e[j * L1_STRIDE + 2] === vpn && off <= 4094) {
+      return this.l1ReadViews[j]!.getUint16(e[j * L1_STRIDE + 3]! + off, true);
     }
     return this.read16Other(virt);
   }
@@ -312,9 +308,9 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
     const j = (low >>> 12) & this.l1Mask;
-    const f = this.l1ReadFast;
-    if (f[j * L1_STRIDE] === vpn && off <= 4092) {
-      return this.l1ReadViews[j]!.getUint32(f[j * L1_STRIDE + 1]! + off, true);
+    const e = this.l1Read;
+    if (e[j * L1_STRIDE + 2] === vpn && off <= 4092) {
+      return this.l1ReadViews[j]!.getUint32(e[j * L1_STRIDE + 3]! + off, true);
     }
     return this.read32Other(virt);
   }
@@ -331,9 +327,9 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
     const j = (low >>> 12) & this.l1Mask;
-    const f = this.l1WriteFast;
-    if (f[j * L1_STRIDE] === vpn && (value & 0xff) === value) {
-      this.l1WriteViews[j]!.setUint8(f[j * L1_STRIDE + 1]! + off, value);
+    const e = this.l1Write;
+    if (e[j * L1_STRIDE + 2] === vpn && (value & 0xff) === value) {
+      this.l1WriteViews[j]!.setUint8(e[j * L1_STRIDE + 3]! + off, value);
       return;
     }
     this.write8Other(virt, value);
@@ -345,9 +341,9 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
     const j = (low >>> 12) & this.l1Mask;
-    const f = this.l1WriteFast;
-    if (f[j * L1_STRIDE] === vpn && off <= 4094 && (value & 0xffff) === value) {
-      this.l1WriteViews[j]!.setUint16(f[j * L1_STRIDE + 1]! + off, value, true);
+    const e = this.l1Write;
+    if (e[j * L1_STRIDE + 2] === vpn && off <= 4094 && (value & 0xffff) === value) {
+      this.l1WriteViews[j]!.setUint16(e[j * L1_STRIDE + 3]! + off, value, true);
       return;
     }
     this.write16Other(virt, value);
@@ -359,10 +355,10 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
     const j = (low >>> 12) & this.l1Mask;
-    const f = this.l1WriteFast;
+    const e = this.l1Write;
     // A value in [-2^31, 2^32), as the physical memory accepts: stored as its low 32 bits.
-    if (f[j * L1_STRIDE] === vpn && off <= 4092 && (value >>> 0 === value || (value | 0) === value)) {
-      this.l1WriteViews[j]!.setUint32(f[j * L1_STRIDE + 1]! + off, value, true);
+    if (e[j * L1_STRIDE + 2] === vpn && off <= 4092 && (value >>> 0 === value || (value | 0) === value)) {
+      this.l1WriteViews[j]!.setUint32(e[j * L1_STRIDE + 3]! + off, value, true);
       return;
     }
     this.write32Other(virt, value);
@@ -385,7 +381,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Read;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && this.l1ReadFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
+    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
     return this.mem.read8(e[i] === vpn ? e[i + 1]! + off : this.physSlow(virt, 1, Access.Read));
   }
 
@@ -395,7 +391,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Read;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && this.l1ReadFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
+    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
     const phys = e[i] === vpn && off <= 4094 ? e[i + 1]! + off : this.physSlow(virt, 2, Access.Read);
     return phys >= 0 ? this.mem.read16(phys) : this.read8(virt) | (this.read8(virt + 1) << 8);
   }
@@ -406,7 +402,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Read;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && this.l1ReadFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
+    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
     const phys = e[i] === vpn && off <= 4092 ? e[i + 1]! + off : this.physSlow(virt, 4, Access.Read);
     return phys >= 0 ? this.mem.read32(phys) : (this.read16(virt) | (this.read16(virt + 2) << 16)) >>> 0;
   }
@@ -417,7 +413,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Write;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && this.l1WriteFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
+    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
     this.mem.write8(e[i] === vpn ? e[i + 1]! + off : this.physSlow(virt, 1, Access.Write), value);
   }
 
@@ -427,7 +423,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Write;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && this.l1WriteFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
+    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
     const phys = e[i] === vpn && off <= 4094 ? e[i + 1]! + off : this.physSlow(virt, 2, Access.Write);
     if (phys >= 0) this.mem.write16(phys, value);
     else this.writeCrossing(virt, 2, BigInt(value & 0xffff));
@@ -439,7 +435,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const j = vpn & this.l1Mask;
     const e = this.l1Write;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && this.l1WriteFast[i + 1] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
+    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
     const phys = e[i] === vpn && off <= 4092 ? e[i + 1]! + off : this.physSlow(virt, 4, Access.Write);
     if (phys >= 0) this.mem.write32(phys, value);
     else this.writeCrossing(virt, 4, BigInt(value >>> 0));
