@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "@ksim/core";
+import { InvalidArgumentError, PageFault } from "@ksim/core";
 import { Machine } from "@ksim/machine";
 import { BuddyAllocator } from "@ksim/pmm";
 import fc from "fast-check";
@@ -193,5 +193,16 @@ describe("direct views in the L1 TLB", () => {
     expect(vm.read32(base)).toBe(0xaaaa);
     arch.mmu.invalidate(base);
     expect(vm.read32(base)).toBe(0xbbbb);
+  });
+
+  test("a page-table chunk given back drops the PDE cache's view of it: the next miss reads the zeroed PTE", () => {
+    const { arch, memory, vm, base, frame } = board();
+    vm.map(base, frame(), 0x1000, RW);
+    vm.map(base + 0x1000, frame(), 0x1000, RW);
+    vm.read32(base); // walks, and caches the page table of this 2 MiB region with its direct view
+    const pte = arch.getPage(0, base, 0);
+    memory.fill(pte - (pte % 0x1_0000), 0x1_0000, 0); // the page table's chunk is zeroed whole: given back
+    // base + 0x1000 was never translated: its miss must read the (now zero) PTE, not the orphaned old memory.
+    expect(() => vm.read32(base + 0x1000)).toThrow(PageFault);
   });
 });

@@ -184,11 +184,12 @@ export class X86Mmu implements Mmu {
       throw new InvalidArgumentError("tlbEntries", tlbEntries, "not a power of two");
     }
     this.tlb = new Tlb(tlbEntries, Math.min(tlbEntries, 16384), options.memory);
-    // The L1 caches direct views of physical pages: a region moved or removed, or RAM given back, may make them
-    // stale, so the L1 is emptied (translations stay in the L2; the views are asked for again on refill).
+    // The L1 and the PDE cache hold direct views of physical pages: a region moved or removed, or RAM given back,
+    // may make them stale, so both are emptied (translations stay in the L2; views are asked for again on refill).
     // The subscription lives as long as the memory: an MMU is made once per machine.
     options.memory.onTopologyChange?.(() => {
       this.tlb.clearL1();
+      this.tlb.clearPde();
       this.epoch++;
     });
     this.pdeCacheOn = options.pdeCache ?? true;
@@ -449,10 +450,11 @@ export class X86Mmu implements Mmu {
     const pde = this.tlb.pde;
     const k = (region & this.tlb.pdeMask) * 4;
     if (pde[k] !== region || !this.pdeCacheOn) return this.walkTables(linear, access, user, region);
-    const mem = this.memory;
-    const a1 = pde[k + 1]! + ((linear >>> 12) & 511) * 8;
-    const lo1 = mem.read32(a1);
-    const hi1 = mem.read32(a1 + 4);
+    // The page table through its cached direct view (no call into the bus).
+    const table = this.tlb.pdeViews[k >> 2]!;
+    const o = this.tlb.pdeOffsets[k >> 2]! + ((linear >>> 12) & 511) * 8;
+    const lo1 = table.getUint32(o, true);
+    const hi1 = table.getUint32(o + 4, true);
     const perm =
       ((pde[k + 2]! & lo1 & (PTE_RW | PTE_US)) >>> 1) |
       (pde[k + 3] || hi1 & PTE_HI_XD ? 0 : PERM_X) |
@@ -465,7 +467,7 @@ export class X86Mmu implements Mmu {
       return this.pdeFault(k, linear, access, user);
     }
     const leaf = access === Access.Write ? lo1 | PTE_A | PTE_D : lo1 | PTE_A;
-    if (leaf !== (lo1 | 0)) mem.write32(a1, leaf >>> 0); // lo1 is unsigned, leaf a signed int32
+    if (leaf !== (lo1 | 0)) table.setUint32(o, leaf >>> 0, true); // lo1 is unsigned, leaf a signed int32
     return this.cache4k(linear, access, user, lo1, hi1, perm | (leaf & PTE_D ? PERM_D : 0));
   }
 

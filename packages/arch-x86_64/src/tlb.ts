@@ -122,6 +122,13 @@ export class Tlb {
   declare readonly pde: Float64Array;
   declare readonly pdeMask: number;
   /**
+   * Per PDE-cache entry: the direct view of the page table (`PhysicalMemory.directView`) and the table's offset in
+   * it, so a TLB miss that hits the PDE cache reads and updates the PTE with no call into the bus. An entry is only
+   * cached when its table has a view (page tables live in RAM), so a memory without direct views gets no PDE cache.
+   */
+  declare readonly pdeViews: DataView[];
+  declare readonly pdeOffsets: Float64Array;
+  /**
    * The L1 arrays, indexed by `access * 2 + user` for reads and writes: slots of {@link L1_STRIDE} doubles,
    * `[page number or NaN, frame, fast tag, view offset]`. The fast tag is the page number only while the slot's view
    * is cached (bytes `[offset, offset + 4096)` of `l1Views[array][slot]` are the page); otherwise it is NaN and the
@@ -162,24 +169,35 @@ export class Tlb {
         : null;
     this.slot = { offset: 0 };
     this.pde = new Float64Array(PDE_CACHE_ENTRIES * 4).fill(Number.NaN);
+    this.pdeViews = new Array<DataView>(PDE_CACHE_ENTRIES).fill(NO_VIEW);
+    this.pdeOffsets = new Float64Array(PDE_CACHE_ENTRIES);
     this.l1Used = new Int32Array(4096);
     this.pdeMask = PDE_CACHE_ENTRIES - 1;
   }
 
-  /** Caches the page table that maps the 2 MiB `region`, with the permissions of the levels above it. */
+  /**
+   * Caches the page table that maps the 2 MiB `region`, with the permissions of the levels above it, when the table
+   * has a direct view (otherwise nothing is cached: the PDE-cache hit path reads the PTE through the view).
+   */
   cachePde(region: number, tableBase: number, upperBits: number, upperXd: boolean): void {
-    const k = (region & this.pdeMask) * 4;
+    const view = this.direct === null ? null : this.direct.directView!(tableBase, false, this.slot);
+    if (view === null) return;
+    const slot = region & this.pdeMask;
+    const k = slot * 4;
     this.pdeUsed = true;
     this.pde[k] = region;
     this.pde[k + 1] = tableBase;
     this.pde[k + 2] = upperBits;
     this.pde[k + 3] = upperXd ? 1 : 0;
+    this.pdeViews[slot] = view;
+    this.pdeOffsets[slot] = this.slot.offset;
   }
 
   /** Empties the paging-structure caches. */
   clearPde(): void {
     if (!this.pdeUsed) return;
     this.pde.fill(Number.NaN);
+    this.pdeViews.fill(NO_VIEW); // lets released memory be collected
     this.pdeUsed = false;
   }
 
