@@ -1,4 +1,4 @@
-import { InvalidArgumentError, PageFault } from "@ksim/core";
+import { InvalidArgumentError, PageFault, type PhysicalMemory } from "@ksim/core";
 import { Machine } from "@ksim/machine";
 import { BuddyAllocator } from "@ksim/pmm";
 import fc from "fast-check";
@@ -204,5 +204,37 @@ describe("direct views in the L1 TLB", () => {
     memory.fill(pte - (pte % 0x1_0000), 0x1_0000, 0); // the page table's chunk is zeroed whole: given back
     // base + 0x1000 was never translated: its miss must read the (now zero) PTE, not the orphaned old memory.
     expect(() => vm.read32(base + 0x1000)).toThrow(PageFault);
+  });
+
+  test("a physical memory without direct views works through it: same bytes, no views cached, no PDE cache", () => {
+    const machine = new Machine({ ramSize: 64 * 2 ** 20 });
+    const bus = machine.memory;
+    // The same memory with the optional capability hidden, as a third-party PhysicalMemory would be.
+    const plain = new Proxy(bus, {
+      get: (target, key) => {
+        if (key === "directView" || key === "onTopologyChange") return undefined;
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    }) as PhysicalMemory;
+    const frames = new BuddyAllocator(machine.firmwareMemoryMap);
+    const arch = new X86_64({ memory: plain, frames });
+    const vm = arch.memory;
+    const base = arch.layout.heap.base;
+    const f = frames.allocate({ count: 4 });
+    if (!f.ok) throw new Error(f.message);
+    expect(vm.map(base, f.address, 0x4000, RW).ok).toBe(true);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0x3ffc }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), (offset, value) => {
+        vm.write32(base + offset, value);
+        expect(vm.read32(base + offset)).toBe(value);
+        expect(vm.read32(base + offset)).toBe(value);
+        expect(bus.read32(vm.translate(base + offset))).toBe(value);
+      }),
+      { numRuns: 100 },
+    );
+    const tlb = arch.mmu.tlb;
+    expect(tlb.l1.every((a) => a.every((v, i) => i % 4 !== 2 || Number.isNaN(v)))).toBe(true);
+    expect(tlb.pde.every((v) => Number.isNaN(v))).toBe(true);
   });
 });
