@@ -17,7 +17,8 @@ import {
   type VirtualWindow,
 } from "@ksim/core";
 import { checkHeap, type HeapCheckReport } from "./check.js";
-import { PatternScanner, Poison, RED_ZONE } from "./debug.js";
+import { Poison, RED_ZONE } from "./debug.js";
+import { DebugGuard } from "./debug-guard.js";
 import { describeBadPointer, describeBlock } from "./diagnose.js";
 import { describeHeaderDamage, HEADER_SIZE, HeaderIo } from "./header.js";
 import { HeapPages } from "./pages.js";
@@ -90,7 +91,7 @@ export class Heap implements HeapApi {
   private readonly index = new TlsfIndex();
   private readonly pages: HeapPages;
   private readonly header: HeaderIo;
-  private readonly scanner: PatternScanner;
+  private readonly guard: DebugGuard;
   private readonly initialPages: number;
   private readonly growPages: number;
   private readonly trimThreshold: number;
@@ -131,7 +132,13 @@ export class Heap implements HeapApi {
     }
     this.redZone = this.debug ? RED_ZONE : 0;
     this.header = new HeaderIo(this.memory);
-    this.scanner = new PatternScanner(this.memory);
+    this.guard = new DebugGuard({
+      memory: this.memory,
+      index: this.index,
+      base: this.base,
+      format: this.format,
+      describe: (block) => this.describe(block),
+    });
     this.pages = new HeapPages(
       this.memory,
       this.frameAllocator,
@@ -344,7 +351,7 @@ export class Heap implements HeapApi {
     const report = checkHeap({
       index: this.index,
       header: this.header,
-      scanner: this.scanner,
+      scanner: this.guard.scanner,
       debug: this.debug,
       base: this.base,
       mappedGranules: this.pages.count * GRANULES_PER_PAGE,
@@ -413,11 +420,11 @@ export class Heap implements HeapApi {
       found = index.findFit(need);
     }
     const front = alignGranules === 1 ? 0 : this.frontFor(found, alignGranules);
-    if (this.debug) this.checkPoison(found, found + front + granules, "kmalloc");
+    if (this.debug) this.guard.checkPoison(found, found + front + granules, "kmalloc");
     const block = index.take(found, granules, front);
     index.setLive(block, owner, (index.sizeOf(block) - 1) * GRANULE - size);
     this.header.writeLive(this.addressOf(block), size, owner, index.sizeOf(block));
-    if (this.debug) this.paintLive(block, 0, size);
+    if (this.debug) this.guard.paintLive(block, 0, size);
     this.counted(size, index.sizeOf(block));
     return this.addressOf(block) + HEADER_SIZE;
   }
@@ -485,14 +492,14 @@ export class Heap implements HeapApi {
   /** Debug: releases block `block` of `size` granules, poisoning every byte of the resulting free block. */
   private releaseDebug(block: number, size: number): void {
     // Every byte of a free block but its header must read as poison, so a merged-away header is poisoned too.
-    this.poisonFreed(block, block + size);
+    this.guard.poisonFreed(block, block + size);
     if (this.index.release(block) === block) this.header.writeFreed(this.addressOf(block));
   }
 
   private shrinkInPlace(block: number, granules: number, size: number): void {
     const index = this.index;
     const old = index.sizeOf(block);
-    if (this.debug && old - granules >= MIN_BLOCK) this.poisonFreed(block + granules, block + old);
+    if (this.debug && old - granules >= MIN_BLOCK) this.guard.poisonFreed(block + granules, block + old);
     // The request can still grow within the block (kmalloc(0) then krealloc(p, 15)).
     this.liveBytes += size - this.requestedOf(block);
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
@@ -511,12 +518,12 @@ export class Heap implements HeapApi {
     if (reach < granules) {
       if (!atTop || !this.growFor(granules - old)) return false;
     }
-    if (this.debug) this.checkPoison(next, block + granules, "krealloc");
+    if (this.debug) this.guard.checkPoison(next, block + granules, "krealloc");
     if (!index.growInPlace(block, granules)) return false;
     this.liveBytes += size - oldRequested;
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     this.resized(block, old, size);
-    if (this.debug) this.paintLive(block, oldRequested, size);
+    if (this.debug) this.guard.paintLive(block, oldRequested, size);
     return true;
   }
 
@@ -526,7 +533,7 @@ export class Heap implements HeapApi {
     this.liveGranules += index.sizeOf(block) - oldGranules;
     this.setRequested(block, size);
     this.header.writeLive(this.addressOf(block), size, index.ownerOf(block), index.sizeOf(block));
-    if (this.debug) this.paintLive(block, size, size);
+    if (this.debug) this.guard.paintLive(block, size, size);
   }
 
   /** Gives whole free pages at the top back: all but the initial ones when the heap is empty, else past a threshold. */
@@ -601,55 +608,7 @@ export class Heap implements HeapApi {
           `${this.describe(block)} was overwritten (${damage}): ${culprit}`,
       );
     }
-    if (this.debug) {
-      const zoneStart = address + HEADER_SIZE + requested;
-      const bad = this.scanner.firstMismatch(zoneStart, address + granules * GRANULE - zoneStart, Poison.redZone);
-      if (bad >= 0) {
-        throw new KernelPanic(
-          "MEMORY_MANAGEMENT_ERROR",
-          MODULE,
-          `${operation}(${this.format(address + HEADER_SIZE)}): Heap overflow detected: ${this.describe(block)} ` +
-            `was written past its end: byte +${bad - address - HEADER_SIZE} (${this.format(bad)}) is ` +
-            `0x${this.scanner.byteAt(bad).toString(16).padStart(2, "0")}, the red zone should be 0x${Poison.redZone.toString(16)}`,
-        );
-      }
-    }
-  }
-
-  /** Debug: panics if any byte of the free memory `[start + 1 granule, end)` lost its poison (a write after free). */
-  private checkPoison(start: number, end: number, operation: string): void {
-    const from = this.addressOf(start) + HEADER_SIZE;
-    const to = this.addressOf(end);
-    if (to <= from) return;
-    const bad = this.scanner.firstMismatch(from, to - from, Poison.free);
-    if (bad < 0) return;
-    const block = this.index.blockContaining(start);
-    const span =
-      block >= 0
-        ? `the free block ${this.format(this.addressOf(block))} (${this.index.sizeOf(block) * GRANULE} bytes)`
-        : "free memory";
-    throw new KernelPanic(
-      "MEMORY_MANAGEMENT_ERROR",
-      MODULE,
-      `${operation}: Write after free detected: ${this.format(bad)} in ${span} is ` +
-        `0x${this.scanner.byteAt(bad).toString(16).padStart(2, "0")}, freed memory should be 0x${Poison.free.toString(16)}`,
-    );
-  }
-
-  /** Debug: fills `[start, end)` and the header of a free block at `end` (about to be merged) with the free poison. */
-  private poisonFreed(start: number, end: number): void {
-    const index = this.index;
-    let to = this.addressOf(end);
-    if (end < index.top && (index.flagsOf(end) & Flag.Free) !== 0) to += HEADER_SIZE;
-    this.memory.fill(this.addressOf(start), to - this.addressOf(start), Poison.free);
-  }
-
-  /** Debug: marks payload bytes `[from, size)` as not yet written and the rest of the block as red zone. */
-  private paintLive(block: number, from: number, size: number): void {
-    const pointer = this.addressOf(block) + HEADER_SIZE;
-    if (size > from) this.memory.fill(pointer + from, size - from, Poison.uninitialised);
-    const end = this.addressOf(block) + this.index.sizeOf(block) * GRANULE;
-    this.memory.fill(pointer + size, end - pointer - size, Poison.redZone);
+    if (this.debug) this.guard.checkRedZone(block, requested, operation);
   }
 
   // --- helpers ----------------------------------------------------------------------------------------------------
