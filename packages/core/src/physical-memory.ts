@@ -71,6 +71,14 @@ export interface DirectMemoryAccess {
    */
   directView?(address: PhysAddr, forWrite: boolean, slot: DirectViewSlot): DataView | null;
   /**
+   * The view {@link directView} returns for most RAM pages, when the memory keeps that RAM in one host buffer (at
+   * most 4 GiB long, so offsets in it fit in 32 bits). It never changes over the memory's life. A translation cache
+   * that sees `directView` return this very object may keep only the offset (one 32-bit word per page) and read
+   * through a view it holds in a field, which is how a hit approaches raw typed-array speed: no per-page view
+   * reference to load. Absent when RAM is not in one buffer.
+   */
+  readonly linearView?: DataView;
+  /**
    * Calls `listener` (synchronously, with no arguments) after every change that may make a view from
    * {@link directView} stale. Returns a function that unsubscribes. A memory that implements `directView` must
    * implement this too.
