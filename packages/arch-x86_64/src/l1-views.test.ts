@@ -51,8 +51,10 @@ function board() {
  */
 function hasReadView(arch: X86_64, virt: number): boolean {
   const tlb = arch.mmu.tlb;
-  const j = Math.floor(virt / 0x1000) & tlb.l1Mask;
-  return tlb.l1[0]![j * L1_STRIDE + 2] === Math.floor(virt / 0x1000);
+  const vpn = Math.floor(virt / 0x1000);
+  const j = vpn & tlb.l1Mask;
+  // In the slot (a view of its own) or in tier 1 (an offset into the memory's linear view).
+  return tlb.l1[0]![j * L1_STRIDE + 2] === vpn || tlb.l1Linear[0]![j] === vpn * 0x1000;
 }
 
 describe("direct views in the L1 TLB", () => {
@@ -212,7 +214,7 @@ describe("direct views in the L1 TLB", () => {
     // The same memory with the optional capability hidden, as a third-party PhysicalMemory would be.
     const plain = new Proxy(bus, {
       get: (target, key) => {
-        if (key === "directView" || key === "onTopologyChange") return undefined;
+        if (key === "directView" || key === "onTopologyChange" || key === "linearView") return undefined;
         const value = Reflect.get(target, key) as unknown;
         return typeof value === "function" ? value.bind(target) : value;
       },
@@ -235,6 +237,7 @@ describe("direct views in the L1 TLB", () => {
     );
     const tlb = arch.mmu.tlb;
     expect(tlb.l1.every((a) => a.every((v, i) => i % 4 !== 2 || Number.isNaN(v)))).toBe(true);
+    expect(tlb.l1Linear.every((tags) => tags.every((v) => Number.isNaN(v)))).toBe(true);
     expect(tlb.pde.every((v) => Number.isNaN(v))).toBe(true);
   });
 });

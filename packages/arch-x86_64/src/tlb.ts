@@ -89,6 +89,8 @@ export const NO_VIEW: DataView = new DataView(new ArrayBuffer(0));
 export const VIEW_PENDING = -1;
 /** View-offset word of an L1 slot whose page has no direct view (registers, holes, unwritten RAM). */
 export const VIEW_NONE = -2;
+/** View-offset word of an L1 slot whose page lives in the memory's linear view (its hit data is in the tier-1 arrays). */
+export const VIEW_LINEAR = -3;
 
 /** Entries of the PDE cache: 256 regions of 2 MiB (512 MiB of linear space in page tables). */
 export const PDE_CACHE_ENTRIES = 256;
@@ -137,6 +139,17 @@ export class Tlb {
   declare readonly l1: readonly Float64Array[];
   /** Per L1 array, per slot: the cached direct view, meaningful only while the slot's fast tag is set. */
   declare readonly l1Views: readonly DataView[][];
+  /**
+   * Tier 1 of the L1, per array and slot: the linear address of the page (a multiple of 4096) while its bytes are in
+   * {@link linear} at `l1LinearOffsets[array][slot] >>> 0`, else NaN. Dense (8 + 4 bytes per slot, apart from the
+   * 32-byte slots) and read through one view held in a field, so a hit loads one tag and one offset: measured
+   * 0.58x raw `DataView` on random reads over 64 MiB, against 0.41-0.45x with a view reference per slot.
+   */
+  declare readonly l1Linear: readonly Float64Array[];
+  /** Tier 1 offsets into {@link linear}, stored `| 0` (read back `>>> 0`: the view may be up to 4 GiB long). */
+  declare readonly l1LinearOffsets: readonly Int32Array[];
+  /** The memory's `linearView`, or an empty view when it has none (then tier 1 stays empty). */
+  declare readonly linear: DataView;
   declare readonly l1Mask: number;
   /** The memory whose direct views the L1 caches, or null (no `directView`/`onTopologyChange`: NO_VIEW always). */
   declare private readonly direct: PhysicalMemory | null;
@@ -163,10 +176,13 @@ export class Tlb {
     this.l1 = [0, 1, 2, 3].map(() => new Float64Array(l1Entries * L1_STRIDE).fill(Number.NaN));
     this.l1Views = [0, 1, 2, 3].map(() => new Array<DataView>(l1Entries).fill(NO_VIEW));
     this.l1Mask = l1Entries - 1;
+    this.l1Linear = [0, 1, 2, 3].map(() => new Float64Array(l1Entries).fill(Number.NaN));
+    this.l1LinearOffsets = [0, 1, 2, 3].map(() => new Int32Array(l1Entries));
     this.direct =
       memory !== undefined && typeof memory.directView === "function" && typeof memory.onTopologyChange === "function"
         ? memory
         : null;
+    this.linear = this.direct?.linearView ?? NO_VIEW;
     this.slot = { offset: 0 };
     this.pde = new Float64Array(PDE_CACHE_ENTRIES * 4).fill(Number.NaN);
     this.pdeViews = new Array<DataView>(PDE_CACHE_ENTRIES).fill(NO_VIEW);
@@ -218,20 +234,26 @@ export class Tlb {
     array[i + 1] = frame;
     array[i + 2] = Number.NaN;
     array[i + 3] = VIEW_PENDING;
+    this.l1Linear[l1Index]![i / L1_STRIDE] = Number.NaN;
   }
 
   /**
-   * Looks up the direct view of the page in L1 slot `j` of array `l1Index` (filled, view pending) and caches it, or
-   * marks the slot VIEW_NONE. The view is asked for without allocating (`forWrite` false), even for write entries:
-   * a sparse memory keeps never-written pages unallocated (writing zeros must not allocate), so such a page keeps
-   * the checked path until its entry is refilled.
+   * Looks up the direct view of the page in L1 slot `j` of array `l1Index` (filled, view pending) and caches it:
+   * in tier 1 when it is the memory's linear view, else in the slot; or marks the slot VIEW_NONE. Write entries ask
+   * with `forWrite` (their page is being written: a sparse memory allocates it and counts it); read entries do not,
+   * so reading never-written RAM allocates nothing (such a page may keep the checked path until refilled).
    */
   resolveView(l1Index: number, j: number): void {
     const i = j * L1_STRIDE;
     const array = this.l1[l1Index]!;
-    const view = this.direct === null ? null : this.direct.directView!(array[i + 1]!, false, this.slot);
+    const forWrite = l1Index >= L1_KERNEL_WRITE;
+    const view = this.direct === null ? null : this.direct.directView!(array[i + 1]!, forWrite, this.slot);
     if (view === null) {
       array[i + 3] = VIEW_NONE;
+    } else if (view === this.linear) {
+      array[i + 3] = VIEW_LINEAR;
+      this.l1LinearOffsets[l1Index]![j] = this.slot.offset | 0;
+      this.l1Linear[l1Index]![j] = array[i]! * 0x1000;
     } else {
       this.l1Views[l1Index]![j] = view;
       array[i + 3] = this.slot.offset;
@@ -243,6 +265,7 @@ export class Tlb {
   clearL1(): void {
     if (this.l1Overflow) {
       for (const array of this.l1) array.fill(Number.NaN);
+      for (const tags of this.l1Linear) tags.fill(Number.NaN);
       for (const views of this.l1Views) views.fill(NO_VIEW);
     } else {
       const slots = this.l1Mask + 1;
@@ -252,6 +275,7 @@ export class Tlb {
         const j = at % slots;
         this.l1[index]![j * L1_STRIDE] = Number.NaN;
         this.l1[index]![j * L1_STRIDE + 2] = Number.NaN;
+        this.l1Linear[index]![j] = Number.NaN;
         // Dropping the view too lets a released RAM chunk be garbage-collected.
         this.l1Views[index]![j] = NO_VIEW;
       }
@@ -295,6 +319,7 @@ export class Tlb {
       if (array[j] === vpn) {
         array[j] = Number.NaN;
         array[j + 2] = Number.NaN;
+        this.l1Linear[k]![j / L1_STRIDE] = Number.NaN;
       }
     }
     for (let code = SIZE_4K; code <= SIZE_1G; code++) {

@@ -78,6 +78,12 @@ export class X86VirtualMemory implements VirtualMemory {
   declare private readonly l1ReadViews: DataView[];
   declare private readonly l1WriteViews: DataView[];
   declare private readonly l1Mask: number;
+  // Tier 1 of the L1 (see Tlb.l1Linear): page tags and offsets into the memory's one linear view.
+  declare private readonly linear: DataView;
+  declare private readonly readTags: Float64Array;
+  declare private readonly readOffsets: Int32Array;
+  declare private readonly writeTags: Float64Array;
+  declare private readonly writeOffsets: Int32Array;
   private readonly scratch = new Float64Array(2);
 
   /** @param user CPL 3 accesses (U/S checks, SMAP does not apply) instead of supervisor ones. */
@@ -95,6 +101,11 @@ export class X86VirtualMemory implements VirtualMemory {
     this.l1ReadViews = tlb.l1Views[user ? L1_USER_READ : L1_KERNEL_READ]!;
     this.l1WriteViews = tlb.l1Views[user ? L1_USER_WRITE : L1_KERNEL_WRITE]!;
     this.l1Mask = tlb.l1Mask;
+    this.linear = tlb.linear;
+    this.readTags = tlb.l1Linear[this.l1ReadIndex]!;
+    this.readOffsets = tlb.l1LinearOffsets[this.l1ReadIndex]!;
+    this.writeTags = tlb.l1Linear[this.l1WriteIndex]!;
+    this.writeOffsets = tlb.l1LinearOffsets[this.l1WriteIndex]!;
   }
 
   // ---------------------------------------------------------------- mapping
@@ -276,7 +287,7 @@ export class X86VirtualMemory implements VirtualMemory {
   // and throws for the rest), and write entries exist only once the walk set the leaf's D bit.
 
   /** Reads a byte. @throws PageFault, InvalidArgumentError, GeneralProtectionFault. */
-  read8(virt: number): number {
+  private read8Slot(virt: number): number {
     // One truncation to 32 bits gives both the offset and the slot (two, one per double, cost 1.7x on hits).
     const low = virt >>> 0;
     const off = low & 0xfff;
@@ -290,7 +301,7 @@ export class X86VirtualMemory implements VirtualMemory {
   }
 
   /** Reads a little-endian 16-bit value (split when it crosses a page). */
-  read16(virt: number): number {
+  private read16Slot(virt: number): number {
     const low = virt >>> 0;
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
@@ -303,7 +314,7 @@ export class X86VirtualMemory implements VirtualMemory {
   }
 
   /** Reads an unsigned little-endian 32-bit value (split when it crosses a page). */
-  read32(virt: number): number {
+  private read32Slot(virt: number): number {
     const low = virt >>> 0;
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
@@ -315,6 +326,79 @@ export class X86VirtualMemory implements VirtualMemory {
     return this.read32Other(virt);
   }
 
+  // Tier 1: a page in the memory's linear view costs one tag compare (the page's linear address), one offset load
+  // and one access through a view held in a field. `virt - off` is the page's address for an integer `virt`; a
+  // fractional, negative, NaN or too-large one matches no tag (tags are multiples of 4096 below 2^48, or NaN) and
+  // falls through to the slot path and then the checked path. The slot path (`...Slot`) serves pages with another
+  // view (high RAM chunks, RAM-like device regions) and page-crossing accesses.
+
+  /** Reads a byte. @throws PageFault, InvalidArgumentError, GeneralProtectionFault. */
+  read8(virt: number): number {
+    const low = virt >>> 0;
+    const off = low & 0xfff;
+    const j = (low >>> 12) & this.l1Mask;
+    if (this.readTags[j] === virt - off) return this.linear.getUint8((this.readOffsets[j]! >>> 0) + off);
+    return this.read8Slot(virt);
+  }
+
+  /** Reads a little-endian 16-bit value (split when it crosses a page). */
+  read16(virt: number): number {
+    const low = virt >>> 0;
+    const off = low & 0xfff;
+    const j = (low >>> 12) & this.l1Mask;
+    if (this.readTags[j] === virt - off && off <= 4094) {
+      return this.linear.getUint16((this.readOffsets[j]! >>> 0) + off, true);
+    }
+    return this.read16Slot(virt);
+  }
+
+  /** Reads an unsigned little-endian 32-bit value (split when it crosses a page). */
+  read32(virt: number): number {
+    const low = virt >>> 0;
+    const off = low & 0xfff;
+    const j = (low >>> 12) & this.l1Mask;
+    if (this.readTags[j] === virt - off && off <= 4092) {
+      return this.linear.getUint32((this.readOffsets[j]! >>> 0) + off, true);
+    }
+    return this.read32Slot(virt);
+  }
+
+  /** Writes a byte (sets D in the PTE). */
+  write8(virt: number, value: number): void {
+    const low = virt >>> 0;
+    const off = low & 0xfff;
+    const j = (low >>> 12) & this.l1Mask;
+    if (this.writeTags[j] === virt - off && (value & 0xff) === value) {
+      this.linear.setUint8((this.writeOffsets[j]! >>> 0) + off, value);
+      return;
+    }
+    this.write8Slot(virt, value);
+  }
+
+  /** Writes a 16-bit value; a crossing write faults before writing anything if either page refuses it. */
+  write16(virt: number, value: number): void {
+    const low = virt >>> 0;
+    const off = low & 0xfff;
+    const j = (low >>> 12) & this.l1Mask;
+    if (this.writeTags[j] === virt - off && off <= 4094 && (value & 0xffff) === value) {
+      this.linear.setUint16((this.writeOffsets[j]! >>> 0) + off, value, true);
+      return;
+    }
+    this.write16Slot(virt, value);
+  }
+
+  /** Writes a 32-bit value; a crossing write faults before writing anything if either page refuses it. */
+  write32(virt: number, value: number): void {
+    const low = virt >>> 0;
+    const off = low & 0xfff;
+    const j = (low >>> 12) & this.l1Mask;
+    if (this.writeTags[j] === virt - off && off <= 4092 && (value >>> 0 === value || (value | 0) === value)) {
+      this.linear.setUint32((this.writeOffsets[j]! >>> 0) + off, value, true);
+      return;
+    }
+    this.write32Slot(virt, value);
+  }
+
   /** Reads an unsigned little-endian 64-bit value. */
   read64(virt: number): bigint {
     const phys = this.physSlow(virt, 8, Access.Read);
@@ -322,7 +406,7 @@ export class X86VirtualMemory implements VirtualMemory {
   }
 
   /** Writes a byte (sets D in the PTE). */
-  write8(virt: number, value: number): void {
+  private write8Slot(virt: number, value: number): void {
     const low = virt >>> 0;
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
@@ -336,7 +420,7 @@ export class X86VirtualMemory implements VirtualMemory {
   }
 
   /** Writes a 16-bit value; a crossing write faults before writing anything if either page refuses it. */
-  write16(virt: number, value: number): void {
+  private write16Slot(virt: number, value: number): void {
     const low = virt >>> 0;
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
@@ -350,7 +434,7 @@ export class X86VirtualMemory implements VirtualMemory {
   }
 
   /** Writes a 32-bit value; a crossing write faults before writing anything if either page refuses it. */
-  write32(virt: number, value: number): void {
+  private write32Slot(virt: number, value: number): void {
     const low = virt >>> 0;
     const off = low & 0xfff;
     const vpn = (virt - off) * 0.000244140625;

@@ -15,6 +15,8 @@ export class FlatMemory implements PhysicalMemory {
   declare readonly size: number;
   declare readonly bytes: Uint8Array;
   declare private readonly view: DataView;
+  /** The whole RAM, byte i at physical address i: what {@link directView} returns for every RAM page. */
+  declare readonly linearView: DataView;
 
   /** @param size RAM size in bytes (a multiple of 4 KiB). */
   constructor(size: number) {
@@ -22,6 +24,7 @@ export class FlatMemory implements PhysicalMemory {
     this.size = size;
     this.bytes = new Uint8Array(size);
     this.view = new DataView(this.bytes.buffer);
+    this.linearView = this.view;
   }
 
   private inRam(address: number, length: number): boolean {
