@@ -3,10 +3,8 @@ import { Machine } from "@ksim/machine";
 import { BuddyAllocator } from "@ksim/pmm";
 import { MemPool } from "@thi.ng/malloc";
 import Allocator from "malloc";
-import { FREE_MAGIC, LIVE_MAGIC } from "../src/header.js";
 import { Heap } from "../src/heap.js";
 import { FakeFrames } from "../src/testing/fake-frames.js";
-import { GRANULE, TlsfIndex } from "../src/tlsf.js";
 import type { TraceTarget } from "../src/trace.js";
 import { loadAsTlsf } from "./as-tlsf.js";
 import type { ChurnTarget } from "./churn.js";
@@ -25,9 +23,7 @@ export interface Subject {
 /** Names of the subjects, in the order of the report. */
 export const SUBJECTS = {
   "ksim-real": "@ksim/heap on the real stack (machine RAM, buddy, x86-64 MMU)",
-  "vm-floor": "floor: the same header traffic alone on the real stack (4 writes; 2 reads + 1 write)",
   "ksim-flat": "@ksim/heap over a flat typed array (no MMU)",
-  "ksim-index": "@ksim/heap's TLSF index alone (no headers, no checks)",
   "as-tlsf-O3": "AssemblyScript runtime TLSF, wasm (asc -O3 --noAssert)",
   "as-tlsf": "AssemblyScript runtime TLSF, wasm (asc defaults)",
   malloc: "malloc 1.1 (npm, skip list, JS)",
@@ -49,8 +45,6 @@ export async function makeSubject(
       const arch = new X86_64({ memory: machine.memory, frames });
       return heapSubject(new Heap({ memory: arch.memory, frames, window: arch.layout.heap }));
     }
-    case "vm-floor":
-      return floorSubject();
     case "ksim-flat": {
       const base = 0xff00_0000_0000;
       const heap = new Heap({
@@ -60,8 +54,6 @@ export async function makeSubject(
       });
       return heapSubject(heap);
     }
-    case "ksim-index":
-      return indexSubject();
     case "as-tlsf-O3":
     case "as-tlsf": {
       const tlsf = await loadAsTlsf(name === "as-tlsf-O3" ? wasm.optimised : wasm.defaults);
@@ -137,57 +129,5 @@ function heapSubject(heap: Heap): Subject {
     trace: heap,
     footprint: () => heap.stats().mappedBytes,
     peakFootprint: () => heap.stats().peakMappedBytes,
-  };
-}
-
-/**
- * What the heap's simulated-memory traffic costs by itself on the real stack: per kmalloc the four header writes,
- * per kfree two reads and one write, at the addresses of real heap blocks (so pages and TLB behave alike).
- */
-function floorSubject(): Subject {
-  const machine = new Machine({ ramSize: RAM });
-  const frames = new BuddyAllocator(machine.firmwareMemoryMap);
-  const arch = new X86_64({ memory: machine.memory, frames });
-  const heap = new Heap({ memory: arch.memory, frames, window: arch.layout.heap });
-  const pool = new Float64Array(20_000);
-  for (let i = 0; i < pool.length; i++) pool[i] = heap.kmalloc(16 + (((i * 2_654_435_761) >>> 0) % 4081));
-  const memory = arch.memory;
-  let cursor = 0;
-  return {
-    churn: {
-      malloc: (n) => {
-        const p = pool[cursor]!;
-        cursor = cursor + 1 === pool.length ? 0 : cursor + 1;
-        memory.write32(p - 16, n);
-        memory.write32(p - 12, 0);
-        memory.write32(p - 8, n >>> 4);
-        memory.write32(p - 4, LIVE_MAGIC);
-        return p;
-      },
-      free: (p) => {
-        if (memory.read32(p - 4) + memory.read32(p - 16) < 0) throw new Error("unreachable");
-        memory.write32(p - 4, FREE_MAGIC);
-      },
-    },
-  };
-}
-
-/** The TLSF index driven directly: what the allocator's decisions cost without headers, checks or pages. */
-function indexSubject(): Subject {
-  const index = new TlsfIndex();
-  const granules = RAM / GRANULE;
-  index.ensureCapacity(granules + 1);
-  index.extendTop(granules);
-  return {
-    churn: {
-      malloc: (n) => {
-        const size = Math.ceil(Math.max(GRANULE, n) / GRANULE) + 1;
-        const found = index.findFit(size);
-        return found < 0 ? 0 : (index.take(found, size) + 1) * GRANULE;
-      },
-      free: (p) => {
-        index.release(p / GRANULE - 1);
-      },
-    },
   };
 }

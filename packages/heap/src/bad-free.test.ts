@@ -100,9 +100,10 @@ describe.each(["kfree", "krealloc"] as const)("%s of a pointer that is not a liv
     const panic = expectPanicAndNoChange(
       fixture,
       run(fixture, victim),
-      /Heap corruption detected: the header of the block 0x[0-9A-F]+ \(300 bytes, owner "kernel"\) was overwritten/,
+      /Heap corruption detected: the header of the block 0x[0-9A-F]+ \(size unknown: its header is damaged, owner "kernel"\) was overwritten/,
     );
-    expect(panic.message).toMatch(/size 1094795585 \(expected 300\)/);
+    expect(panic.message).toMatch(/size 1094795585 does not fit its block of 20 granules/);
+    expect(panic.message).toMatch(/back link 1094795585 \(outside the heap\)/);
     expect(panic.message).toMatch(/potential overrun of the block before it, the block 0x[0-9A-F]+ \(200 bytes/);
   });
 });
@@ -116,26 +117,43 @@ describe("which header damage each check sees", () => {
     expect(panic.message).toMatch(/magic 0x0001C0DE \(expected 0xC001C0DE\)/);
   });
 
-  test("damage to the owner or block-size word alone (a wild write) is found by heapCheck and krealloc", () => {
+  test("damage to the back link alone (a wild write) is found by heapCheck and krealloc, not the kfree fast path", () => {
+    const fixture = busyHeap();
+    const { heap, arch } = fixture;
+    const victim = fixture.live[1]!;
+    const link = arch.memory.read32(victim - 12);
+    arch.memory.write32(victim - 12, 7); // the previous-physical-block link
+    // The block before is named too: its successor no longer links back to it.
+    expect(heap.heapCheck().problems).toContainEqual(
+      expect.objectContaining({ kind: "header", address: victim, message: expect.stringMatching(/back link 7/) }),
+    );
+    expectPanicAndNoChange(fixture, () => heap.krealloc(victim, 10), /back link 7 \(outside the heap\)/);
+    arch.memory.write32(victim - 12, link);
+    expect(heap.heapCheck().ok).toBe(true);
+  });
+
+  test("kfree of a block whose size word was overwritten panics and changes nothing", () => {
     const fixture = busyHeap();
     const { heap, arch } = fixture;
     const victim = fixture.live[0]!;
-    arch.memory.write32(victim - 12, 7); // the owner word
+    arch.memory.write32(victim - 8, 99); // the size word: 99 granules instead of 8
     expect(heap.heapCheck().problems[0]).toMatchObject({ kind: "header" });
-    expectPanicAndNoChange(fixture, () => heap.krealloc(victim, 10), /owner 7 \(expected 0\)/);
-    arch.memory.write32(victim - 12, 0);
-    arch.memory.write32(victim - 8, 99); // the block-size word
-    expect(heap.heapCheck().problems[0]).toMatchObject({ kind: "header" });
-    expectPanicAndNoChange(fixture, () => heap.krealloc(victim, 10), /block size 99 granules/);
+    const panic = expectPanicAndNoChange(
+      fixture,
+      () => heap.kfree(victim),
+      /size 100 does not fit its block of 99 granules/,
+    );
+    expect(panic.message).toMatch(/the header that ends it links back to \d+, not here/);
   });
 
-  test("in debug mode kfree compares all four header words", () => {
+  test("in debug mode kfree checks the whole header, back link included", () => {
     const fixture = realHeap({ debug: true });
     const { heap, arch } = fixture;
+    heap.kmalloc(40);
     const p = heap.kmalloc(40);
     heap.kmalloc(40);
-    arch.memory.write32(p - 8, 1234); // the block-size word only
-    expectPanicAndNoChange(fixture, () => heap.kfree(p), /block size 1234 granules/);
+    arch.memory.write32(p - 12, 1234); // the back link only
+    expectPanicAndNoChange(fixture, () => heap.kfree(p), /back link 1234 \(outside the heap\)/);
   });
 });
 

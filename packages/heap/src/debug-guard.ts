@@ -1,13 +1,12 @@
 import { KernelPanic, type VirtAddr, type VirtualMemory } from "@ksim/core";
 import { PatternScanner, Poison } from "./debug.js";
-import { HEADER_SIZE } from "./header.js";
-import { Flag, GRANULE, type TlsfIndex } from "./tlsf.js";
+import { GRANULE, HEADER_SIZE, SIZE_MASK } from "./layout.js";
+import type { Tlsf } from "./tlsf.js";
 
 /** What the debug guard needs from its heap: where blocks are and how to name them in a panic. */
 export interface DebugGuardContext {
   readonly memory: VirtualMemory;
-  readonly index: TlsfIndex;
-  readonly base: VirtAddr;
+  readonly tlsf: Tlsf;
   readonly format: (address: VirtAddr) => string;
   /** "the block 0xFFFF... (24 bytes, owner \"kernel\")" for live block `block`. */
   readonly describe: (block: number) => string;
@@ -16,10 +15,17 @@ export interface DebugGuardContext {
 const MODULE = "heap";
 
 /**
+ * Bytes at the start of a free block that are not poisoned: its header and its previous-free link (the first
+ * payload word).
+ */
+export const FREE_UNPOISONED = HEADER_SIZE + 4;
+
+/**
  * The heap's debug mode (in the spirit of KASAN and SLUB debugging) in one place: red zones painted after every
  * live block and checked when it is freed or resized, freed memory poisoned and checked when it is handed out again,
- * new payloads filled with a marker byte. Blocks are granule indices of the heap's TLSF index. Each check panics
- * with `KernelPanic(MEMORY_MANAGEMENT_ERROR)` naming the first bad byte, and changes nothing.
+ * new payloads filled with a marker byte. Every byte of a free block but its header and previous-free link is
+ * poison. Each check panics with `KernelPanic(MEMORY_MANAGEMENT_ERROR)` naming the first bad byte, and changes
+ * nothing.
  */
 export class DebugGuard {
   /** The scanner the checks use (also heapCheck's). */
@@ -31,10 +37,10 @@ export class DebugGuard {
 
   /** Panics if the red zone of live block `block` (after its `requested` bytes) was written. */
   checkRedZone(block: number, requested: number, operation: string): void {
-    const { index, format, describe } = this.context;
-    const address = this.addressOf(block);
+    const { tlsf, format, describe } = this.context;
+    const address = tlsf.addressOf(block);
     const zoneStart = address + HEADER_SIZE + requested;
-    const end = address + index.sizeOf(block) * GRANULE;
+    const end = address + (tlsf.sizeWord(block) & SIZE_MASK) * GRANULE;
     const bad = this.scanner.firstMismatch(zoneStart, end - zoneStart, Poison.redZone);
     if (bad < 0) return;
     throw new KernelPanic(
@@ -46,18 +52,21 @@ export class DebugGuard {
     );
   }
 
-  /** Panics if any byte of the free memory `[start + 1 granule, end)` lost its poison (a write after free). */
+  /**
+   * Panics if any byte of the free memory from free block `start` (past its header and link) up to granule `end`
+   * lost its poison (a write after free).
+   */
   checkPoison(start: number, end: number, operation: string): void {
-    const { index, format } = this.context;
-    const from = this.addressOf(start) + HEADER_SIZE;
-    const to = this.addressOf(end);
+    const { tlsf, format } = this.context;
+    const from = tlsf.addressOf(start) + FREE_UNPOISONED;
+    const to = tlsf.addressOf(end);
     if (to <= from) return;
     const bad = this.scanner.firstMismatch(from, to - from, Poison.free);
     if (bad < 0) return;
-    const block = index.blockContaining(start);
+    const block = tlsf.blockContaining(start);
     const span =
       block >= 0
-        ? `the free block ${format(this.addressOf(block))} (${index.sizeOf(block) * GRANULE} bytes)`
+        ? `the free block ${format(tlsf.addressOf(block))} (${(tlsf.sizeWord(block) & SIZE_MASK) * GRANULE} bytes)`
         : "free memory";
     throw new KernelPanic(
       "MEMORY_MANAGEMENT_ERROR",
@@ -67,24 +76,29 @@ export class DebugGuard {
     );
   }
 
-  /** Fills `[start, end)` and the header of a free block at `end` (about to be merged) with the free poison. */
-  poisonFreed(start: number, end: number): void {
-    const { index, memory } = this.context;
-    let to = this.addressOf(end);
-    if (end < index.top && (index.flagsOf(end) & Flag.Free) !== 0) to += HEADER_SIZE;
-    memory.fill(this.addressOf(start), to - this.addressOf(start), Poison.free);
+  /**
+   * Poisons what a free just added to free block `start`: granules `[from, to)` (past `start`'s header and link when
+   * `from` is `start`), and the header and link of `mergedNext` (a free block merged into it, 0 if none).
+   */
+  poisonFreed(start: number, from: number, to: number, mergedNext: number): void {
+    const { tlsf, memory } = this.context;
+    const first = tlsf.addressOf(from) + (from === start ? FREE_UNPOISONED : 0);
+    const last = tlsf.addressOf(to);
+    if (last > first) memory.fill(first, last - first, Poison.free);
+    if (mergedNext !== 0) memory.fill(tlsf.addressOf(mergedNext), FREE_UNPOISONED, Poison.free);
+  }
+
+  /** Poisons one granule that just became the inside of a free block (a former end marker). */
+  poisonGranule(granule: number): void {
+    this.context.memory.fill(this.context.tlsf.addressOf(granule), GRANULE, Poison.free);
   }
 
   /** Marks payload bytes `[from, size)` of live block `block` as not yet written and the rest as red zone. */
   paintLive(block: number, from: number, size: number): void {
-    const { index, memory } = this.context;
-    const pointer = this.addressOf(block) + HEADER_SIZE;
+    const { tlsf, memory } = this.context;
+    const pointer = tlsf.addressOf(block) + HEADER_SIZE;
     if (size > from) memory.fill(pointer + from, size - from, Poison.uninitialised);
-    const end = this.addressOf(block) + index.sizeOf(block) * GRANULE;
+    const end = tlsf.addressOf(block) + (tlsf.sizeWord(block) & SIZE_MASK) * GRANULE;
     memory.fill(pointer + size, end - pointer - size, Poison.redZone);
-  }
-
-  private addressOf(block: number): VirtAddr {
-    return this.context.base + block * GRANULE;
   }
 }

@@ -1,111 +1,128 @@
-import type { VirtAddr, VirtualMemory } from "@ksim/core";
+import {
+  FIRST_BLOCK,
+  FREE_BIT,
+  FREE_MAGIC,
+  granulesFor,
+  LIVE_MAGIC,
+  MAGIC,
+  MIN_BLOCK,
+  PREV_FREE_BIT,
+  PREV_PHYS,
+  REQUESTED,
+  SIZE_FLAGS,
+  SIZE_MASK,
+} from "./layout.js";
+import { hex, type Tlsf } from "./tlsf.js";
 
 /**
- * The block header the heap writes into simulated RAM, in the 16 bytes just before each pointer it hands out:
- *
- * | offset | field                                   |
- * |-------:|-----------------------------------------|
- * | +0     | requested size in bytes (low 32 bits)   |
- * | +4     | owner id                                |
- * | +8     | block size in 16-byte granules          |
- * | +12    | magic: {@link LIVE_MAGIC} / {@link FREE_MAGIC} |
- *
- * The magic sits right before the caller's data, so an underrun hits it first; an overrun of the block before
- * reaches the size field first. The JavaScript index (`tlsf.ts`) is authoritative; this header is the copy a driver
- * can see and damage. The heap compares it with the index on every free and in `heapCheck`, and never trusts it.
+ * The checks of a live block's header in simulated RAM. The header is the truth (there is no other copy of a
+ * block's size or neighbours), so damage is found by consistency: the magic, the size against the requested size
+ * (a block is exactly the granules its request needs, or one more), the size against the block after it (which
+ * must link back), and the back link against the block before it.
  */
-export const HEADER_SIZE = 16;
 
-/** liballoc 1.1's magic for a live block. */
-export const LIVE_MAGIC = 0xc001c0de;
-/** liballoc 1.1's magic for a freed block. */
-export const FREE_MAGIC = 0xdeaddead;
-
-/** The four header words, as read back. */
+/** The four words of a block header, as read back (reused: overwritten by the next read). */
 export interface HeaderWords {
   requested: number;
-  owner: number;
-  granules: number;
+  prevPhys: number;
+  sizeWord: number;
   magic: number;
 }
 
 /**
- * Reads and writes headers with 32-bit accesses: the first one translates the page, the other three hit the
- * virtual memory's one-page cache, which is cheaper than a bulk transfer through a buffer.
+ * True when a block of `size` granules is what a request of `payload` bytes (red zone included) gets: its own
+ * granules, or one more when the rest was too small to split off.
  */
-export class HeaderIo {
-  /** The last header read by {@link read}; overwritten by the next read. */
-  readonly words: HeaderWords = { requested: 0, owner: 0, granules: 0, magic: 0 };
+export function requestFits(payload: number, size: number): boolean {
+  const difference = size - granulesFor(payload);
+  return difference === 0 || difference === 1;
+}
 
-  constructor(private readonly memory: VirtualMemory) {}
+/** Reads and checks live block headers through the allocator. */
+export class HeaderCheck {
+  /** The last header read by {@link read}. */
+  readonly words: HeaderWords = { requested: 0, prevPhys: 0, sizeWord: 0, magic: 0 };
 
-  /** Writes a live header at `address` (the block start, 16 bytes before the pointer). */
-  writeLive(address: VirtAddr, requested: number, owner: number, granules: number): void {
-    const memory = this.memory;
-    memory.write32(address, requested >>> 0);
-    memory.write32(address + 4, owner >>> 0);
-    memory.write32(address + 8, granules >>> 0);
-    memory.write32(address + 12, LIVE_MAGIC);
-  }
+  constructor(
+    private readonly tlsf: Tlsf,
+    /** Bytes of red zone after each block (debug mode), 0 otherwise. */
+    private readonly redZone: number,
+  ) {}
 
-  /** Marks the header at `address` freed (only the magic changes). */
-  writeFreed(address: VirtAddr): void {
-    this.memory.write32(address + 12, FREE_MAGIC);
-  }
-
-  /** Reads the header at `address` into {@link words}. */
-  read(address: VirtAddr): HeaderWords {
-    const memory = this.memory;
+  /** Reads the header of block `block` into {@link words}. */
+  read(block: number): HeaderWords {
+    const tlsf = this.tlsf;
     const words = this.words;
-    words.magic = memory.read32(address + 12);
-    words.requested = memory.read32(address);
-    words.owner = memory.read32(address + 4);
-    words.granules = memory.read32(address + 8);
+    words.requested = tlsf.word(block, REQUESTED);
+    words.prevPhys = tlsf.word(block, PREV_PHYS);
+    words.sizeWord = tlsf.word(block, SIZE_FLAGS);
+    words.magic = tlsf.word(block, MAGIC);
     return words;
   }
 
   /**
-   * The check on every kfree: the two words a contiguous overrun or underrun reaches first, the requested size
-   * (an overrun of the block before starts there) and the magic (right before the caller's data), hold what the
-   * index expects. Damage to the middle words alone takes a wild write; {@link matches} (debug mode, krealloc,
-   * heapCheck) compares all four.
+   * What is wrong with the header of live block `block`, or "" when it is a consistent live header: magic, flags,
+   * size (against the request, the heap's end and the block after it) and the back link (against the block before
+   * it). Reads only mapped heap memory, whatever the header says.
    */
-  endsMatch(address: VirtAddr, requested: number): boolean {
-    const memory = this.memory;
-    return memory.read32(address + 12) === LIVE_MAGIC && memory.read32(address) === requested >>> 0;
+  damage(block: number): string {
+    const { requested, prevPhys, sizeWord, magic } = this.read(block);
+    const top = this.tlsf.top;
+    const size = sizeWord & SIZE_MASK;
+    const parts: string[] = [];
+    if (magic !== LIVE_MAGIC) {
+      parts.push(
+        `magic ${hex(magic)} (expected ${hex(LIVE_MAGIC)}${magic === FREE_MAGIC ? ", it reads as freed" : ""})`,
+      );
+    }
+    const sizeSane = (sizeWord & FREE_BIT) === 0 && size >= MIN_BLOCK && block + size <= top - 1;
+    if (!sizeSane) {
+      parts.push(`size word ${hex(sizeWord)} (not a live block of 2 to ${top - 1 - block} granules)`);
+    } else {
+      if (!requestFits(requested + this.redZone, size)) {
+        parts.push(`size ${requested} does not fit its block of ${size} granules`);
+      }
+      const back = this.tlsf.word(block + size, PREV_PHYS);
+      if (back !== block) {
+        parts.push(`block size ${size} granules, but the header that ends it links back to ${back}, not here`);
+      }
+    }
+    const prevDamage = this.prevDamage(block, prevPhys, sizeWord);
+    if (prevDamage !== "") parts.push(prevDamage);
+    return parts.join(", ");
   }
 
-  /** True when the header at `address` is exactly the live header the index expects. */
-  matches(address: VirtAddr, requested: number, owner: number, granules: number): boolean {
-    const memory = this.memory;
-    return (
-      memory.read32(address + 12) === LIVE_MAGIC &&
-      memory.read32(address + 8) === granules >>> 0 &&
-      memory.read32(address) === requested >>> 0 &&
-      memory.read32(address + 4) === owner >>> 0
-    );
+  /**
+   * The requested size of block `block` when its size word and requested size agree (whatever the magic says),
+   * else -1.
+   */
+  requestedIfSane(block: number): number {
+    const { requested, sizeWord } = this.read(block);
+    const size = sizeWord & SIZE_MASK;
+    const sane =
+      (sizeWord & FREE_BIT) === 0 &&
+      size >= MIN_BLOCK &&
+      block + size <= this.tlsf.top - 1 &&
+      requestFits(requested + this.redZone, size);
+    return sane ? requested : -1;
   }
-}
 
-/** Says which header fields differ from what the index expects, for a panic message. */
-export function describeHeaderDamage(words: HeaderWords, requested: number, owner: number, granules: number): string {
-  const parts: string[] = [];
-  if (words.magic !== LIVE_MAGIC) parts.push(`magic ${hex32(words.magic)} (expected ${hex32(LIVE_MAGIC)})`);
-  if (words.granules !== granules >>> 0) parts.push(`block size ${words.granules} granules (expected ${granules})`);
-  if (words.requested !== requested >>> 0) parts.push(`size ${words.requested} (expected ${requested})`);
-  if (words.owner !== owner >>> 0) parts.push(`owner ${words.owner} (expected ${owner})`);
-  return parts.join(", ");
-}
-
-/** How many bytes of the magic still match: liballoc reports 1-3 matching bytes as a "Potential overrun". */
-export function magicBytesMatching(magic: number, expected: number): number {
-  let count = 0;
-  for (let shift = 0; shift < 32; shift += 8) {
-    if (((magic >>> shift) & 0xff) === ((expected >>> shift) & 0xff)) count++;
+  /** Whether the back link and the previous-free flag agree with the block before. */
+  private prevDamage(block: number, prevPhys: number, sizeWord: number): string {
+    const tlsf = this.tlsf;
+    if (block === FIRST_BLOCK) {
+      return prevPhys === 0 && (sizeWord & PREV_FREE_BIT) === 0
+        ? ""
+        : `back link ${prevPhys} (expected 0: the first block)`;
+    }
+    if (prevPhys < FIRST_BLOCK || prevPhys > block - MIN_BLOCK) return `back link ${prevPhys} (outside the heap)`;
+    const prevWord = tlsf.word(prevPhys, SIZE_FLAGS);
+    if (prevPhys + (prevWord & SIZE_MASK) !== block) {
+      return `back link ${prevPhys} (the block there spans ${prevWord & SIZE_MASK} granules, not up to here)`;
+    }
+    if (((prevWord & FREE_BIT) !== 0) !== ((sizeWord & PREV_FREE_BIT) !== 0)) {
+      return `previous-free flag ${(sizeWord & PREV_FREE_BIT) !== 0} but the block before is ${(prevWord & FREE_BIT) !== 0 ? "free" : "live"}`;
+    }
+    return "";
   }
-  return count;
-}
-
-function hex32(value: number): string {
-  return `0x${(value >>> 0).toString(16).toUpperCase().padStart(8, "0")}`;
 }

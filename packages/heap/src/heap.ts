@@ -1,5 +1,4 @@
 import {
-  checkAligned,
   checkInteger,
   type FrameAllocator,
   formatCanonical48,
@@ -14,70 +13,66 @@ import {
   PAGE_SIZE,
   type VirtAddr,
   type VirtualMemory,
-  type VirtualWindow,
 } from "@ksim/core";
 import { checkHeap, type HeapCheckReport } from "./check.js";
 import { Poison, RED_ZONE } from "./debug.js";
 import { DebugGuard } from "./debug-guard.js";
 import { describeBadPointer, describeBlock } from "./diagnose.js";
-import { describeHeaderDamage, HEADER_SIZE, HeaderIo } from "./header.js";
+import { HeaderCheck } from "./header.js";
+import {
+  CONTROL_BYTES,
+  FIRST_BLOCK,
+  FREE_BIT,
+  FREE_MAGIC,
+  GRANULE,
+  granulesFor,
+  HEADER_SIZE,
+  LIVE_MAGIC,
+  MAGIC,
+  MAX_GRANULES,
+  MIN_BLOCK,
+  REQUESTED,
+  SIZE_FLAGS,
+  SIZE_MASK,
+} from "./layout.js";
+import { badSize, checkSizing, type HeapOptions } from "./options.js";
 import { HeapPages } from "./pages.js";
-import { type HeapStatistics, type OwnerUsage, type SlabinfoRow, slabRow, slabRowNames } from "./stats.js";
-import { Flag, GRANULE, LIVE_BIT, MAX_GRANULES, MIN_BLOCK, SIZE_MASK, SLACK, TlsfIndex } from "./tlsf.js";
+import { blockInfo, forEachLive, leaksByOwner, type ReportContext, slabinfo } from "./reports.js";
+import { HeapShadow, Shadow } from "./shadow.js";
+import type { HeapStatistics, OwnerUsage, SlabinfoRow } from "./stats.js";
+import { Tlsf } from "./tlsf.js";
 
-/** Options of {@link Heap}. Sizes are bytes, page multiples. */
-export interface HeapOptions {
-  /** Kernel-mode virtual memory: the heap's headers and data live there. */
-  readonly memory: VirtualMemory;
-  /** Where the heap gets frames when it grows, and gives them back when it shrinks. */
-  readonly frames: FrameAllocator;
-  /** The virtual window the heap lives in (an arch's `layout.heap`). Base page-aligned. */
-  readonly window: VirtualWindow;
-  /** Who is allocating: every block is tagged with `owners.current()`. Default: everything is the kernel's. */
-  readonly owners?: OwnerContext;
-  /**
-   * Debug mode (in the spirit of KASAN and SLUB debugging): a red zone after every block, checked on kfree,
-   * krealloc and heapCheck; freed memory poisoned and checked when it is handed out again; new blocks filled with
-   * a marker byte. Slower. Default false.
-   */
-  readonly debug?: boolean;
-  /** How addresses are printed in panics. Default: x86-64 canonical form (`0xFFFFFF0000001010`). */
-  readonly formatAddress?: (address: VirtAddr) => string;
-  /** Bytes mapped when the heap is created; it never shrinks below this. Default 64 KiB (liballoc's 16 pages). */
-  readonly initialBytes?: number;
-  /** Least bytes mapped at a time when the heap grows. Default 64 KiB. */
-  readonly growBytes?: number;
-  /** Free bytes at the top of the heap above which whole pages are given back. Default 128 KiB. */
-  readonly trimThreshold?: number;
-  /** Free bytes kept at the top when pages are given back. Default 64 KiB. */
-  readonly topPad?: number;
-}
+export type { HeapOptions } from "./options.js";
 
-/** Largest size any request may have (the index's reach); larger requests return 0. */
-const MAX_REQUEST = MAX_GRANULES * GRANULE;
+/** Largest size any request may have (the heap's reach; the header's size field is 32 bits); larger requests return 0. */
+const MAX_REQUEST = MAX_GRANULES * GRANULE - CONTROL_BYTES - 2 * GRANULE;
 const GRANULES_PER_PAGE = PAGE_SIZE / GRANULE;
 /** Largest alignment kmallocAligned accepts: a 2 MiB large page. */
 const MAX_ALIGNMENT = 0x20_0000;
+/** Bytes of the heap that are neither blocks nor free blocks: the control block and the end marker. */
+const CONTROL_OVERHEAD = CONTROL_BYTES + GRANULE;
 const MODULE = "heap";
 
 /**
- * The kernel heap: kmalloc, kfree, krealloc and kcalloc with headers and data in simulated memory, as the seed
- * says, "exactly the same as malloc, free, etc.".
+ * The kernel heap: kmalloc, kfree, krealloc and kcalloc in simulated memory, as the seed says, "exactly the same as
+ * malloc, free, etc.".
  *
- * Design (see README): a TLSF allocator (O(1) good fit, 16-byte granules) whose index lives in JavaScript typed
- * arrays and is authoritative; each block's 16-byte header is also written into simulated RAM just before the
- * pointer, and compared with the index on every free, so a driver that overruns its block or frees a bad pointer
- * is caught without the heap trusting what the driver may have damaged. The heap grows by mapping fresh frames at
- * its break (mem_sbrk) and gives whole free pages at the top back to the frame allocator.
+ * Design (see README): a TLSF allocator (O(1) good fit, 16-byte granules) whose every structure is bytes in the
+ * heap's window of simulated RAM: the control block (bitmaps, free-list heads) at its base, a header before each
+ * block, free-list links inside free blocks. A driver that overruns its block or writes through a stale pointer
+ * really damages them, and the heap checks what it reads (magics, sizes against neighbours, links against their
+ * partners) so it panics naming the damage instead of trusting it. Out of band, like KASAN's shadow, are only where
+ * live blocks start (to refuse bad frees without touching RAM), owner tags and statistics. The heap grows by
+ * mapping fresh frames at its break (mem_sbrk) and gives whole free pages at the top back to the frame allocator.
  *
  * Contract shared by the entry points:
  * - a size or pointer that is not a non-negative integer throws `InvalidArgumentError` and changes nothing;
  * - running out of window or frames returns 0 and leaves the heap and the frame allocator as they were;
  * - kfree/krealloc of anything but a live block's pointer throws `KernelPanic(MEMORY_MANAGEMENT_ERROR)` naming the
- *   pointer and the reason, and leaves every byte of the heap as it was.
+ *   pointer and the reason, and leaves every byte of the heap as it was; so does a damaged header of the block.
  */
 export class Heap implements HeapApi {
-  /** Lowest address of the heap (the window's base). */
+  /** Lowest address of the heap (the window's base): the control block is there. */
   readonly base: VirtAddr;
   /** Bytes of the window the heap may use. */
   readonly capacity: number;
@@ -88,15 +83,19 @@ export class Heap implements HeapApi {
   private readonly frameAllocator: FrameAllocator;
   private readonly owners: OwnerContext;
   private readonly format: (address: VirtAddr) => string;
-  private readonly index = new TlsfIndex();
+  private readonly tlsf: Tlsf;
+  private readonly shadow = new HeapShadow();
+  private readonly header: HeaderCheck;
   private readonly pages: HeapPages;
-  private readonly header: HeaderIo;
   private readonly guard: DebugGuard;
+  private readonly reports: ReportContext;
   private readonly initialPages: number;
   private readonly growPages: number;
   private readonly trimThreshold: number;
   private readonly topPad: number;
   private readonly redZone: number;
+  /** The entry point running, named in corruption panics. */
+  private operation = "kmalloc";
 
   private liveBytes = 0;
   private liveBlocks = 0;
@@ -108,37 +107,40 @@ export class Heap implements HeapApi {
   private failures = 0;
 
   /**
-   * Creates the heap and maps its first `initialBytes`.
+   * Creates the heap and maps its first `initialBytes` (the control block goes at the start).
    * @throws InvalidArgumentError for a window or size option that is not page-aligned or is out of range.
    * @throws KernelPanic(OUT_OF_MEMORY) when the first pages cannot be mapped (nothing is left mapped).
    */
   constructor(options: HeapOptions) {
     const { window } = options;
-    checkPageMultiple("window.base", window.base, true);
-    checkPageMultiple("window.size", window.size, false);
+    this.capacity = Math.min(window.size, MAX_GRANULES * GRANULE);
+    const sizing = checkSizing(options, this.capacity);
     this.memory = options.memory;
     this.frameAllocator = options.frames;
     this.owners = options.owners ?? kernelOnlyOwners;
     this.debug = options.debug ?? false;
     this.format = options.formatAddress ?? formatCanonical48;
     this.base = window.base;
-    this.capacity = Math.min(window.size, MAX_GRANULES * GRANULE);
-    const initialBytes = checkPageMultiple("initialBytes", options.initialBytes ?? 0x1_0000, true);
-    this.growPages = checkPageMultiple("growBytes", options.growBytes ?? 0x1_0000, false) / PAGE_SIZE;
-    this.trimThreshold = checkPageMultiple("trimThreshold", options.trimThreshold ?? 0x2_0000, true);
-    this.topPad = checkPageMultiple("topPad", options.topPad ?? 0x1_0000, true);
-    if (initialBytes > this.capacity) {
-      throw new InvalidArgumentError("initialBytes", initialBytes, "larger than the heap window");
-    }
+    this.initialPages = sizing.initialPages;
+    this.growPages = sizing.growPages;
+    this.trimThreshold = sizing.trimThreshold;
+    this.topPad = sizing.topPad;
     this.redZone = this.debug ? RED_ZONE : 0;
-    this.header = new HeaderIo(this.memory);
+    this.tlsf = new Tlsf(this.memory, this.base, (block, detail) => this.corruption(block, detail));
+    this.header = new HeaderCheck(this.tlsf, this.redZone);
     this.guard = new DebugGuard({
       memory: this.memory,
-      index: this.index,
-      base: this.base,
+      tlsf: this.tlsf,
       format: this.format,
       describe: (block) => this.describe(block),
     });
+    this.reports = {
+      tlsf: this.tlsf,
+      shadow: this.shadow,
+      owners: this.owners,
+      redZone: this.redZone,
+      requestedOf: (block) => this.requestedOf(block),
+    };
     this.pages = new HeapPages(
       this.memory,
       this.frameAllocator,
@@ -146,12 +148,15 @@ export class Heap implements HeapApi {
       this.capacity / PAGE_SIZE,
       this.debug ? Poison.free : -1,
     );
-    this.initialPages = initialBytes / PAGE_SIZE;
     if (this.initialPages > 0) {
       if (!this.pages.grow(this.initialPages)) {
-        throw new KernelPanic("OUT_OF_MEMORY", MODULE, `cannot map the initial ${initialBytes} bytes of the heap`);
+        throw new KernelPanic(
+          "OUT_OF_MEMORY",
+          MODULE,
+          `cannot map the initial ${this.initialPages * PAGE_SIZE} bytes of the heap`,
+        );
       }
-      this.extendIndex();
+      this.extendTop();
     }
   }
 
@@ -161,39 +166,38 @@ export class Heap implements HeapApi {
    * like any other.
    * @returns the pointer, or 0 when the window or the frame allocator cannot supply the memory (nothing changed).
    * @throws InvalidArgumentError when `size` is not a non-negative integer.
+   * @throws KernelPanic(MEMORY_MANAGEMENT_ERROR) when the free lists or the control block in RAM were damaged.
    */
   kmalloc(size: number): VirtAddr {
     if (!(Number.isInteger(size) && size >= 0)) throw badSize("size", size);
+    this.operation = "kmalloc";
     return this.allocate(size, this.currentOwner(), 1);
   }
 
   /**
    * Frees a block. kfree(0) does nothing.
    * @throws KernelPanic(MEMORY_MANAGEMENT_ERROR) when `pointer` is not a live block's pointer ("Invalid free
-   *   detected", "Multiple free detected") or the block's header or (debug) red zone was overwritten; nothing changes.
+   *   detected", "Multiple free detected") or the block's header or (debug) red zone was overwritten ("Heap
+   *   corruption detected", "Heap overflow detected"); nothing changes.
    * @throws InvalidArgumentError when `pointer` is not a non-negative integer.
    */
   kfree(pointer: VirtAddr): void {
     if (pointer === 0) return;
+    this.operation = "kfree";
     const block = this.liveBlockAt(pointer, "kfree");
-    // The hot path reads the block's record once: one header comparison, the counters, the release.
-    const meta = this.index.meta;
-    const at = block * 4;
-    const granules = meta[at]! & SIZE_MASK;
-    const requested = (granules - 1) * GRANULE - meta[at + SLACK]!;
-    const address = this.base + block * GRANULE;
-    // The ends of the header in the hot path; debug mode and a mismatch take the full comparison (which panics).
-    if (this.debug || !this.header.endsMatch(address, requested)) this.verify(block, "kfree");
-    this.liveBytes -= requested;
-    this.liveBlocks--;
-    this.liveGranules -= granules;
-    this.frees++;
-    if (this.debug) this.releaseDebug(block, granules);
-    else {
-      this.header.writeFreed(address);
-      this.index.release(block);
+    // The hot path reads the header once (three words) and checks it; debug mode and a mismatch take the full check.
+    const memory = this.memory;
+    const at = pointer - HEADER_SIZE;
+    const magic = memory.read32(at + MAGIC);
+    const word = memory.read32(at + SIZE_FLAGS);
+    const requested = memory.read32(at + REQUESTED);
+    const size = word & (SIZE_MASK | FREE_BIT);
+    const slack = size - granulesFor(requested);
+    if (magic !== LIVE_MAGIC || slack < 0 || slack > 1 || block + size > this.tlsf.top - 1 || this.debug) {
+      this.verify(block, "kfree");
     }
-    this.trim();
+    this.freeBlock(block, word, requested);
+    if (this.tlsf.freedEnd === this.tlsf.top - 1) this.trim();
   }
 
   /**
@@ -206,27 +210,38 @@ export class Heap implements HeapApi {
    */
   krealloc(pointer: VirtAddr, size: number): VirtAddr {
     if (!(Number.isInteger(size) && size >= 0)) throw badSize("size", size);
+    this.operation = "krealloc";
     if (pointer === 0) return this.allocate(size, this.currentOwner(), 1);
     const block = this.liveBlockAt(pointer, "krealloc");
     this.verify(block, "krealloc");
+    const tlsf = this.tlsf;
+    const oldRequested = tlsf.word(block, REQUESTED);
     if (size === 0) {
-      this.freeBlock(block);
+      this.freeBlock(block, tlsf.sizeWord(block), oldRequested);
       this.trim();
       return 0;
     }
     if (size > MAX_REQUEST) return this.fail();
-    const granules = this.granulesFor(size);
-    const old = this.index.sizeOf(block);
-    if (granules <= old) {
-      this.shrinkInPlace(block, granules, size);
+    const need = granulesFor(size + this.redZone);
+    const old = tlsf.sizeWord(block) & SIZE_MASK;
+    if (need <= old) {
+      tlsf.shrink(block, need);
+      if (this.debug && tlsf.liveSize < old) {
+        const tail = block + tlsf.liveSize;
+        this.guard.poisonFreed(tail, tail, block + old, tlsf.mergedNext);
+      }
+      this.resized(block, old, oldRequested, size);
       this.trim();
       return pointer;
     }
-    if (this.growInPlace(block, granules, size)) return pointer;
-    const moved = this.allocate(size, this.index.ownerOf(block), 1);
+    if (this.growInPlace(block, need)) {
+      this.resized(block, old, oldRequested, size);
+      return pointer;
+    }
+    const moved = this.allocate(size, this.shadow.owners[block]!, 1);
     if (moved === 0) return 0;
-    this.memory.copy(moved, pointer, Math.min(this.requestedOf(block), size));
-    this.freeBlock(block);
+    this.memory.copy(moved, pointer, Math.min(oldRequested, size));
+    this.freeBlock(block, tlsf.sizeWord(block), oldRequested);
     this.trim();
     return moved;
   }
@@ -256,7 +271,8 @@ export class Heap implements HeapApi {
 
   /**
    * Allocates `size` bytes at an address that is a multiple of `alignment` (a power of two up to 2 MiB; every
-   * pointer is 16-byte aligned anyway), for page-aligned buffers. Freed with kfree; krealloc may move it to a merely 16-byte-aligned address.
+   * pointer is 16-byte aligned anyway), for page-aligned buffers. Freed with kfree; krealloc may move it to a
+   * merely 16-byte-aligned address.
    * @returns the pointer, or 0 when memory runs out.
    * @throws InvalidArgumentError for a size that is not a non-negative integer or an unsupported alignment.
    */
@@ -268,6 +284,7 @@ export class Heap implements HeapApi {
     if (this.base % alignment !== 0) {
       throw new InvalidArgumentError("alignment", alignment, "larger than the heap window's own alignment");
     }
+    this.operation = "kmallocAligned";
     return this.allocate(size, this.currentOwner(), Math.max(1, alignment / GRANULE));
   }
 
@@ -278,7 +295,6 @@ export class Heap implements HeapApi {
 
   /** Usage figures; cheap (no walk). */
   stats(): HeapStatistics {
-    const index = this.index;
     const mapped = this.pages.bytes;
     return {
       mappedBytes: mapped,
@@ -288,8 +304,9 @@ export class Heap implements HeapApi {
       peakLiveBytes: this.peakLiveBytes,
       blockBytes: this.liveGranules * GRANULE,
       overheadBytes: this.liveGranules * GRANULE - this.liveBytes,
-      freeBytes: index.freeGranules * GRANULE,
-      freeBlocks: index.freeBlocks,
+      freeBytes: this.tlsf.freeGranules * GRANULE,
+      freeBlocks: this.tlsf.freeBlocks,
+      controlBytes: mapped === 0 ? 0 : CONTROL_OVERHEAD,
       frames: this.pages.count,
       allocations: this.allocations,
       frees: this.frees,
@@ -297,30 +314,16 @@ export class Heap implements HeapApi {
     };
   }
 
-  /** Every live block in address order (walks the heap). */
+  /** Every live block in address order. */
   blocks(): HeapBlockInfo[] {
     const list: HeapBlockInfo[] = [];
-    this.forEachLive((block) => list.push(this.infoOf(block)));
+    forEachLive(this.reports, (block) => list.push(blockInfo(this.reports, block)));
     return list;
   }
 
   /** Live blocks grouped by owner, largest total first: what a driver still holds when it is unloaded. */
   leaksByOwner(): OwnerUsage[] {
-    const groups = new Map<OwnerId, HeapBlockInfo[]>();
-    this.forEachLive((block) => {
-      const info = this.infoOf(block);
-      const group = groups.get(info.owner);
-      if (group) group.push(info);
-      else groups.set(info.owner, [info]);
-    });
-    const usage = [...groups].map(([owner, allocations]) => ({
-      owner,
-      name: this.owners.nameOf(owner),
-      blocks: allocations.length,
-      bytes: allocations.reduce((sum, info) => sum + info.size, 0),
-      allocations,
-    }));
-    return usage.sort((a, b) => b.bytes - a.bytes || a.owner - b.owner);
+    return leaksByOwner(this.reports);
   }
 
   /**
@@ -330,30 +333,32 @@ export class Heap implements HeapApi {
    */
   releaseOwner(owner: OwnerId): HeapBlockInfo[] {
     checkInteger("owner", owner, 0, 0x7fff_ffff);
+    this.operation = "releaseOwner";
     const blocks: number[] = [];
-    this.forEachLive((block) => {
-      if (this.index.ownerOf(block) === owner) blocks.push(block);
+    forEachLive(this.reports, (block) => {
+      if (this.shadow.owners[block] === owner) blocks.push(block);
     });
     for (const block of blocks) this.verify(block, "releaseOwner");
-    const released = blocks.map((block) => this.infoOf(block));
-    for (const block of blocks) this.freeBlock(block);
+    const released = blocks.map((block) => blockInfo(this.reports, block));
+    for (const block of blocks) this.freeBlock(block, this.tlsf.sizeWord(block), this.requestedOf(block));
     this.trim();
     return released;
   }
 
   /**
-   * Validates every structure: the block chain tiles the mapped heap, the free lists and bitmaps agree with it,
-   * the counters add up, every live header in RAM matches the index, and in debug mode every red zone and every
-   * poisoned free byte is intact. Reports problems rather than throwing, unless `options.panic` is set, in which
-   * case the first problem becomes a `KernelPanic(MEMORY_MANAGEMENT_ERROR)`.
+   * Validates every structure in RAM: the control block, the block chain (it tiles the mapped heap, sizes and back
+   * links agree, no two free neighbours, the end marker), every live header, the free lists and bitmaps, the shadow
+   * and the counters, and in debug mode every red zone and every poisoned free byte. Reports problems rather than
+   * throwing (and never follows a damaged link out of the heap or round a cycle), unless `options.panic` is set, in
+   * which case the first problem becomes a `KernelPanic(MEMORY_MANAGEMENT_ERROR)`.
    */
   heapCheck(options: { readonly panic?: boolean } = {}): HeapCheckReport {
     const report = checkHeap({
-      index: this.index,
+      tlsf: this.tlsf,
+      shadow: this.shadow,
       header: this.header,
       scanner: this.guard.scanner,
       debug: this.debug,
-      base: this.base,
       mappedGranules: this.pages.count * GRANULES_PER_PAGE,
       liveBlocks: this.liveBlocks,
       liveBytes: this.liveBytes,
@@ -369,23 +374,7 @@ export class Heap implements HeapApi {
 
   /** Live and free blocks sorted into kmalloc-style caches, in the spirit of /proc/slabinfo (walks the heap). */
   slabinfo(): SlabinfoRow[] {
-    const names = slabRowNames();
-    const rows = names.map(() => ({ activeObjects: 0, activeBytes: 0, blockBytes: 0, freeObjects: 0, freeBytes: 0 }));
-    const index = this.index;
-    for (let block = 0; block < index.top; block += index.sizeOf(block)) {
-      const bytes = index.sizeOf(block) * GRANULE;
-      if ((index.flagsOf(block) & Flag.Live) !== 0) {
-        const row = rows[slabRow(this.requestedOf(block))]!;
-        row.activeObjects++;
-        row.activeBytes += this.requestedOf(block);
-        row.blockBytes += bytes;
-      } else {
-        const row = rows[slabRow(Math.max(0, bytes - HEADER_SIZE - this.redZone))]!;
-        row.freeObjects++;
-        row.freeBytes += bytes;
-      }
-    }
-    return names.map((name, i) => ({ ...name, ...rows[i]! }));
+    return slabinfo(this.reports);
   }
 
   // --- allocation -------------------------------------------------------------------------------------------------
@@ -393,40 +382,41 @@ export class Heap implements HeapApi {
   private allocate(size: number, owner: OwnerId, alignGranules: number): VirtAddr {
     if (size > MAX_REQUEST) return this.fail();
     if (alignGranules !== 1 || this.debug) return this.allocateSlow(size, owner, alignGranules);
-    // The hot path: one fit, one take that also tags the record, one header write.
-    const granules = this.granulesFor(size);
-    const index = this.index;
-    let found = index.findFit(granules);
-    if (found < 0) {
-      if (!this.growFor(granules)) return this.fail();
-      found = index.findFit(granules);
+    // The hot path: one fit, one take that writes the header, the shadow.
+    const need = granulesFor(size);
+    const tlsf = this.tlsf;
+    let found = tlsf.findFit(need);
+    if (found === 0) {
+      if (!this.growFor(need)) return this.fail();
+      found = tlsf.findFit(need);
     }
-    const blockGranules = index.takeLive(found, granules, owner, (granules - 1) * GRANULE - size);
-    const address = this.base + found * GRANULE;
-    this.header.writeLive(address, size, owner, blockGranules);
-    this.counted(size, blockGranules);
-    return address + HEADER_SIZE;
+    const block = tlsf.take(found, need, 0, size);
+    const shadow = this.shadow;
+    shadow.flags[block] = Shadow.Live | Shadow.Handed;
+    shadow.owners[block] = owner;
+    this.counted(size, tlsf.liveSize);
+    return this.base + block * GRANULE + HEADER_SIZE;
   }
 
   /** Allocation with an alignment or in debug mode (poison checked before, the block painted after). */
   private allocateSlow(size: number, owner: OwnerId, alignGranules: number): VirtAddr {
-    const granules = this.granulesFor(size);
-    const index = this.index;
+    const need = granulesFor(size + this.redZone);
+    const tlsf = this.tlsf;
     // An aligned block may need a free block in front of it: 0 or at least MIN_BLOCK granules.
-    const need = alignGranules === 1 ? granules : granules + alignGranules + MIN_BLOCK - 1;
-    let found = index.findFit(need);
-    if (found < 0) {
-      if (!this.growFor(need)) return this.fail();
-      found = index.findFit(need);
+    const want = alignGranules === 1 ? need : need + alignGranules + MIN_BLOCK - 1;
+    let found = tlsf.findFit(want);
+    if (found === 0) {
+      if (!this.growFor(want)) return this.fail();
+      found = tlsf.findFit(want);
     }
     const front = alignGranules === 1 ? 0 : this.frontFor(found, alignGranules);
-    if (this.debug) this.guard.checkPoison(found, found + front + granules, "kmalloc");
-    const block = index.take(found, granules, front);
-    index.setLive(block, owner, (index.sizeOf(block) - 1) * GRANULE - size);
-    this.header.writeLive(this.addressOf(block), size, owner, index.sizeOf(block));
+    if (this.debug) this.guard.checkPoison(found, found + front + need, this.operation);
+    const block = tlsf.take(found, need, front, size);
+    this.shadow.flags[block] = Shadow.Live | Shadow.Handed;
+    this.shadow.owners[block] = owner;
+    this.counted(size, tlsf.liveSize);
     if (this.debug) this.guard.paintLive(block, 0, size);
-    this.counted(size, index.sizeOf(block));
-    return this.addressOf(block) + HEADER_SIZE;
+    return tlsf.addressOf(block) + HEADER_SIZE;
   }
 
   /** Counts a new live block of `size` bytes spanning `granules`. */
@@ -446,25 +436,36 @@ export class Heap implements HeapApi {
     return front;
   }
 
-  /** Maps pages at the top so that a free block of `granules` exists there. False (nothing changed) if it cannot. */
+  /**
+   * Maps pages at the top so that a free block of `granules` exists there (with the control block and the end
+   * marker when the heap is empty). False, with nothing changed, if it cannot.
+   */
   private growFor(granules: number): boolean {
-    const index = this.index;
-    const tail = index.freeTail();
-    const available = tail >= 0 ? index.top - tail : 0;
+    const tlsf = this.tlsf;
+    const top = tlsf.top;
+    let available: number;
+    if (top === 0) available = -(FIRST_BLOCK + 1);
+    else {
+      const tail = tlsf.freeTail();
+      available = tail !== 0 ? top - 1 - tail : 0;
+    }
     const needed = Math.ceil((granules - available) / GRANULES_PER_PAGE);
     const room = this.pages.maxPages - this.pages.count;
     if (needed > room) return false;
     const wanted = Math.min(Math.max(needed, this.growPages), room);
     if (!this.pages.grow(wanted) && (wanted === needed || !this.pages.grow(needed))) return false;
-    this.extendIndex();
+    this.extendTop();
     return true;
   }
 
-  /** Tells the index about pages the break has grown by. */
-  private extendIndex(): void {
+  /** Adds the pages the break has grown by to the allocator. */
+  private extendTop(): void {
     const top = this.pages.count * GRANULES_PER_PAGE;
-    this.index.ensureCapacity(top + 1);
-    this.index.extendTop(top);
+    const oldTop = this.tlsf.top;
+    this.shadow.ensureCapacity(top);
+    const start = this.tlsf.extendTop(top);
+    // The old end marker is now inside a free block: poison it like the rest.
+    if (this.debug && oldTop !== 0 && start !== oldTop - 1) this.guard.poisonGranule(oldTop - 1);
     if (this.pages.bytes > this.peakMappedBytes) this.peakMappedBytes = this.pages.bytes;
   }
 
@@ -475,99 +476,81 @@ export class Heap implements HeapApi {
 
   // --- freeing and resizing ---------------------------------------------------------------------------------------
 
-  private freeBlock(block: number): void {
-    const index = this.index;
-    const size = index.sizeOf(block);
-    this.liveBytes -= this.requestedOf(block);
+  /** Frees live block `block` (header checked) whose size word is `word`; poisons it in debug mode. */
+  private freeBlock(block: number, word: number, requested: number): void {
+    const size = word & SIZE_MASK;
+    const start = this.tlsf.release(block, word);
+    this.shadow.flags[block] = Shadow.Handed;
+    this.liveBytes -= requested;
     this.liveBlocks--;
     this.liveGranules -= size;
     this.frees++;
-    if (this.debug) this.releaseDebug(block, size);
-    else {
-      this.header.writeFreed(this.addressOf(block));
-      index.release(block);
-    }
+    if (this.debug) this.guard.poisonFreed(start, block, block + size, this.tlsf.mergedNext);
+    // A header merged into the free block before it still says freed, as liballoc's would.
+    else if (start !== block) this.memory.write32(this.tlsf.addressOf(block) + MAGIC, FREE_MAGIC);
   }
 
-  /** Debug: releases block `block` of `size` granules, poisoning every byte of the resulting free block. */
-  private releaseDebug(block: number, size: number): void {
-    // Every byte of a free block but its header must read as poison, so a merged-away header is poisoned too.
-    this.guard.poisonFreed(block, block + size);
-    if (this.index.release(block) === block) this.header.writeFreed(this.addressOf(block));
-  }
-
-  private shrinkInPlace(block: number, granules: number, size: number): void {
-    const index = this.index;
-    const old = index.sizeOf(block);
-    if (this.debug && old - granules >= MIN_BLOCK) this.guard.poisonFreed(block + granules, block + old);
-    // The request can still grow within the block (kmalloc(0) then krealloc(p, 15)).
-    this.liveBytes += size - this.requestedOf(block);
-    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
-    index.shrink(block, granules);
-    this.resized(block, old, size);
-  }
-
-  private growInPlace(block: number, granules: number, size: number): boolean {
-    const index = this.index;
-    const old = index.sizeOf(block);
-    const oldRequested = this.requestedOf(block);
+  /**
+   * Grows live block `block` to `need` granules into the free block after it, mapping pages first when the block
+   * ends at the heap's top. False (nothing changed) when it cannot.
+   */
+  private growInPlace(block: number, need: number): boolean {
+    const tlsf = this.tlsf;
+    const old = tlsf.sizeWord(block) & SIZE_MASK;
     const next = block + old;
-    // The block can also grow at the heap's top: map pages there, then absorb them.
-    const atTop = next === index.top || next === index.freeTail();
-    const reach = next === index.top ? old : old + (index.freeNeighbour(block) >= 0 ? index.sizeOf(next) : 0);
-    if (reach < granules) {
-      if (!atTop || !this.growFor(granules - old)) return false;
+    const end = tlsf.top - 1;
+    const nextWord = next < end ? tlsf.sizeWord(next) : 0;
+    const nextFree = (nextWord & FREE_BIT) !== 0;
+    const reach = nextFree ? old + (nextWord & SIZE_MASK) : old;
+    if (reach < need) {
+      const atTop = next === end || (nextFree && next + (nextWord & SIZE_MASK) === end);
+      if (!atTop || !this.growFor(need - old)) return false;
     }
-    if (this.debug) this.guard.checkPoison(next, block + granules, "krealloc");
-    if (!index.growInPlace(block, granules)) return false;
+    if (this.debug) this.guard.checkPoison(next, block + need, "krealloc");
+    return tlsf.growInPlace(block, need);
+  }
+
+  /** Book-keeping after block `block` changed size in place: counters, the requested size and (debug) paint. */
+  private resized(block: number, oldGranules: number, oldRequested: number, size: number): void {
+    this.liveGranules += this.tlsf.liveSize - oldGranules;
     this.liveBytes += size - oldRequested;
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
-    this.resized(block, old, size);
-    if (this.debug) this.guard.paintLive(block, oldRequested, size);
-    return true;
-  }
-
-  /** Book-keeping after a block changed size in place: counters, the header in RAM and (debug) the red zone. */
-  private resized(block: number, oldGranules: number, size: number): void {
-    const index = this.index;
-    this.liveGranules += index.sizeOf(block) - oldGranules;
-    this.setRequested(block, size);
-    this.header.writeLive(this.addressOf(block), size, index.ownerOf(block), index.sizeOf(block));
-    if (this.debug) this.guard.paintLive(block, size, size);
+    this.memory.write32(this.tlsf.addressOf(block) + REQUESTED, size);
+    if (this.debug) this.guard.paintLive(block, Math.min(oldRequested, size), size);
   }
 
   /** Gives whole free pages at the top back: all but the initial ones when the heap is empty, else past a threshold. */
   private trim(): void {
-    const index = this.index;
-    const tail = index.freeTail();
-    if (tail < 0) return;
+    const tlsf = this.tlsf;
+    const tail = tlsf.freeTail();
+    if (tail === 0) return;
+    const top = tlsf.top;
     const floor = this.initialPages * GRANULES_PER_PAGE;
     let newTop: number;
     if (this.liveBlocks === 0) {
       newTop = floor;
     } else {
-      if ((index.top - tail) * GRANULE <= this.trimThreshold) return;
-      const keep = tail + 1 + this.topPad / GRANULE;
-      newTop = Math.max(floor, Math.ceil(keep / GRANULES_PER_PAGE) * GRANULES_PER_PAGE);
+      if ((top - 1 - tail) * GRANULE <= this.trimThreshold) return;
+      // The free block keeps at least MIN_BLOCK granules plus the pad; the end marker follows it.
+      const keep = tail + MIN_BLOCK + this.topPad / GRANULE;
+      newTop = Math.max(floor, Math.ceil((keep + 1) / GRANULES_PER_PAGE) * GRANULES_PER_PAGE);
     }
-    if (newTop < tail) newTop = tail;
-    if (newTop > tail && newTop - tail < MIN_BLOCK) newTop += GRANULES_PER_PAGE;
-    if (newTop >= index.top) return;
-    index.shrinkTop(newTop);
+    if (newTop >= top) return;
+    tlsf.shrinkTop(newTop);
     this.pages.shrinkTo(newTop / GRANULES_PER_PAGE);
   }
 
   // --- validation -------------------------------------------------------------------------------------------------
 
-  /** The block whose pointer is `pointer`, or a panic saying why there is none. */
+  /** The block whose pointer is `pointer` (the shadow says a live block starts there), or a panic saying why not. */
   private liveBlockAt(pointer: VirtAddr, operation: string): number {
     // `(block | 0) === block` keeps out NaN and fractions (block is below 2^28 when it is below top).
     const block = (pointer - this.base - HEADER_SIZE) / GRANULE;
     if (
-      block >= 0 &&
-      block < this.index.top &&
+      block >= FIRST_BLOCK &&
+      block < this.tlsf.top &&
       (block | 0) === block &&
-      (this.index.meta[block * 4]! & LIVE_BIT) !== 0
+      (this.shadow.flags[block]! & Shadow.Live) !== 0
     ) {
       return block;
     }
@@ -580,57 +563,60 @@ export class Heap implements HeapApi {
       throw new InvalidArgumentError("pointer", pointer, "not a non-negative integer address");
     }
     const why = describeBadPointer(
-      { index: this.index, base: this.base, capacity: this.capacity, format: this.format },
+      { tlsf: this.tlsf, shadow: this.shadow, capacity: this.capacity, format: this.format },
       pointer,
-      (b) => this.describe(b),
+      (block) => this.describe(block),
     );
     throw new KernelPanic("MEMORY_MANAGEMENT_ERROR", MODULE, `${operation}(${this.format(pointer)}): ${why}`);
   }
 
-  /** Compares live block `block`'s header in RAM (and in debug mode its red zone) with the index; panics if damaged. */
+  /** Checks live block `block`'s whole header (and in debug mode its red zone); panics naming the damage. */
   private verify(block: number, operation: string): void {
-    const index = this.index;
-    const address = this.addressOf(block);
-    const requested = this.requestedOf(block);
-    const owner = index.ownerOf(block);
-    const granules = index.sizeOf(block);
-    if (!this.header.matches(address, requested, owner, granules)) {
-      const damage = describeHeaderDamage(this.header.read(address), requested, owner, granules);
-      const prev = index.prevOf(block);
+    const damage = this.header.damage(block);
+    const pointer = this.tlsf.addressOf(block) + HEADER_SIZE;
+    if (damage !== "") {
+      const before = this.liveBlockBefore(block);
       const culprit =
-        prev >= 0 && (index.flagsOf(prev) & Flag.Live) !== 0
-          ? `a potential overrun of the block before it, ${this.describe(prev)}, or an underrun of this one`
+        before >= 0
+          ? `a potential overrun of the block before it, ${this.describe(before)}, or an underrun of this one`
           : "an underrun of this block or a stray write";
       throw new KernelPanic(
         "MEMORY_MANAGEMENT_ERROR",
         MODULE,
-        `${operation}(${this.format(address + HEADER_SIZE)}): Heap corruption detected: the header of ` +
-          `${this.describe(block)} was overwritten (${damage}): ${culprit}`,
+        `${operation}(${this.format(pointer)}): Heap corruption detected: the header of ${this.describe(block)} ` +
+          `was overwritten (${damage}): ${culprit}`,
       );
     }
-    if (this.debug) this.guard.checkRedZone(block, requested, operation);
+    if (this.debug) this.guard.checkRedZone(block, this.requestedOf(block), operation);
+  }
+
+  /** The live block that ends where block `block` starts, found through the shadow, or -1. */
+  private liveBlockBefore(block: number): number {
+    const before = this.shadow.liveBefore(block, FIRST_BLOCK);
+    if (before < 0) return -1;
+    const size = this.tlsf.sizeWord(before) & SIZE_MASK;
+    return before + size === block ? before : -1;
+  }
+
+  /** Panics for damage the allocator found in RAM: `block` is the block it was reading (0: the control block). */
+  private corruption(block: number, detail: string): never {
+    let where = "the heap's control block";
+    if (block >= FIRST_BLOCK) {
+      where = this.shadow.isLive(block)
+        ? this.describe(block)
+        : `the free block at ${this.format(this.tlsf.addressOf(block) + HEADER_SIZE)}`;
+    }
+    throw new KernelPanic(
+      "MEMORY_MANAGEMENT_ERROR",
+      MODULE,
+      `${this.operation}: Heap corruption detected at ${where}: ${detail}`,
+    );
   }
 
   // --- helpers ----------------------------------------------------------------------------------------------------
 
-  /** Block size in granules for a request: header, payload rounded up to 16 bytes (at least 16), red zone. */
-  private granulesFor(size: number): number {
-    const payload = size + this.redZone;
-    // Integer arithmetic for the sizes that fit 31 bits (all but the largest requests).
-    if (payload <= 0x7fff_0000) return payload <= GRANULE ? MIN_BLOCK : ((payload + GRANULE - 1) >> 4) + 1;
-    return Math.ceil(payload / GRANULE) + 1;
-  }
-
-  private addressOf(block: number): VirtAddr {
-    return this.base + block * GRANULE;
-  }
-
   private requestedOf(block: number): number {
-    return (this.index.sizeOf(block) - 1) * GRANULE - this.index.slackOf(block);
-  }
-
-  private setRequested(block: number, size: number): void {
-    this.index.setSlack(block, (this.index.sizeOf(block) - 1) * GRANULE - size);
+    return this.tlsf.word(block, REQUESTED);
   }
 
   private currentOwner(): OwnerId {
@@ -641,39 +627,13 @@ export class Heap implements HeapApi {
     return owner;
   }
 
-  private infoOf(block: number): HeapBlockInfo {
-    return {
-      address: this.addressOf(block) + HEADER_SIZE,
-      size: this.requestedOf(block),
-      owner: this.index.ownerOf(block),
-    };
-  }
-
-  /** "the block 0xFFFF... (24 bytes, owner \"kernel\")" */
+  /** "the block 0xFFFF... (24 bytes, owner \"kernel\")"; the size only when the header is consistent. */
   private describe(block: number): string {
-    const owner = this.index.ownerOf(block);
+    const requested = this.header.requestedIfSane(block);
     return describeBlock(
-      this.format(this.addressOf(block) + HEADER_SIZE),
-      this.requestedOf(block),
-      this.owners.nameOf(owner),
+      this.format(this.tlsf.addressOf(block) + HEADER_SIZE),
+      requested < 0 ? null : requested,
+      this.owners.nameOf(this.shadow.owners[block]!),
     );
   }
-
-  private forEachLive(visit: (block: number) => void): void {
-    const index = this.index;
-    for (let block = 0; block < index.top; block += index.sizeOf(block)) {
-      if ((index.flagsOf(block) & Flag.Live) !== 0) visit(block);
-    }
-  }
-}
-
-/** The edge check's slow path: `checkInteger` throws the error that names the problem. */
-function badSize(argument: string, value: number): InvalidArgumentError {
-  checkInteger(argument, value);
-  return new InvalidArgumentError(argument, value, "not a non-negative integer");
-}
-
-function checkPageMultiple(argument: string, value: number, allowZero: boolean): number {
-  checkInteger(argument, value, allowZero ? 0 : 1);
-  return checkAligned(argument, value, PAGE_SIZE);
 }

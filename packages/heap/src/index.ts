@@ -1,11 +1,18 @@
 export type { HeapCheckReport, HeapProblem, HeapProblemKind } from "./check.js";
 export { MAX_PROBLEMS } from "./check.js";
 export { Poison, RED_ZONE } from "./debug.js";
-export { FREE_MAGIC, HEADER_SIZE, LIVE_MAGIC } from "./header.js";
 export { Heap, type HeapOptions } from "./heap.js";
+export {
+  CONTROL_BYTES,
+  CONTROL_MAGIC,
+  END_MAGIC,
+  FREE_MAGIC,
+  GRANULE,
+  HEADER_SIZE,
+  LIVE_MAGIC,
+} from "./layout.js";
 export { HEAP_PROTECTION } from "./pages.js";
 export { formatSlabinfo, type HeapStatistics, type OwnerUsage, type SlabinfoRow } from "./stats.js";
-export { GRANULE } from "./tlsf.js";
 export {
   type HeapTrace,
   parseTrace,

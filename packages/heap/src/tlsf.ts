@@ -1,467 +1,552 @@
+import type { VirtAddr, VirtualMemory } from "@ksim/core";
+import {
+  CLASS_COUNT,
+  CONTROL_BYTES,
+  CONTROL_MAGIC,
+  CONTROL_MAGIC_AT,
+  END_MAGIC,
+  FIRST_BLOCK,
+  FL_COUNT,
+  FL_MAP_AT,
+  FREE_BIT,
+  FREE_MAGIC,
+  GRANULE,
+  HEADS_AT,
+  LIVE_MAGIC,
+  MAGIC,
+  MIN_BLOCK,
+  NEXT_FREE,
+  PREV_FREE,
+  PREV_FREE_BIT,
+  PREV_PHYS,
+  REQUESTED,
+  SIZE_FLAGS,
+  SIZE_MASK,
+  SL_COUNT,
+  SL_MAPS_AT,
+  SL_SHIFT,
+  sizeClass,
+} from "./layout.js";
+
 /**
- * The allocator's bookkeeping: a TLSF (two-level segregated fit) index over the heap's blocks, held in typed arrays
- * indexed by granule. A block's fields sit together in one 16-byte record (`meta`, four int32 per granule) so that
- * touching a block costs one cache line, not one per field. This is the authoritative copy of the heap's structure; the headers the heap writes into
- * simulated RAM are a checked mirror of it (see `header.ts`). Nothing here touches simulated memory.
- *
- * Units are granules of 16 bytes: every block starts on a granule and spans a whole number of them. A block is one
- * header granule followed by its payload. Blocks tile `[0, top)` with no gaps; no two free blocks are neighbours
- * (they are merged at once); every free block sits in the free list of its size class.
- *
- * Size classes (TLSF, Masmano et al. 2004): sizes below 64 granules have a class each; above, each power of two is
- * split into 32 classes, so a class never spans more than 1/32 of its sizes and the search stays O(1) through two
- * bitmaps.
+ * Called when what the allocator reads from simulated RAM is inconsistent (a driver wrote over a header, a free
+ * list link or the control block): it throws, and the allocator has written nothing for the block it names.
  */
-
-/** Bytes per granule: the heap's alignment and the unit of block sizes. */
-export const GRANULE = 16;
-export const GRANULE_SHIFT = 4;
-/** The smallest block: a header granule and one payload granule. */
-export const MIN_BLOCK = 2;
-/** The largest extent the index can describe, in granules (4 GiB): record offsets stay small integers. */
-export const MAX_GRANULES = 2 ** 28;
-
-const SL_SHIFT = 5;
-const SL_COUNT = 1 << SL_SHIFT;
-/** First-level classes: fl = floor(log2 size) - 4 for sizes of 32 granules and more, up to 2^30 granules. */
-const FL_COUNT = 27;
-
-/** Per-granule state bits. */
-export const Flag = {
-  /** A live block starts here. */
-  Live: 1,
-  /** A free block starts here. */
-  Free: 2,
-  /** A block handed out by the allocator once started here (kept after it is freed, to name double frees). */
-  Handed: 4,
-} as const;
-
-/** The size class of a block of `size` granules: `fl * 32 + sl`. */
-export function sizeClass(size: number): number {
-  if (size < SL_COUNT) return size;
-  const log = 31 - Math.clz32(size);
-  return ((log - 4) << SL_SHIFT) | ((size >>> (log - SL_SHIFT)) & (SL_COUNT - 1));
-}
-
-/** The smallest size in class `index`, in granules. */
-export function classMinimum(index: number): number {
-  const fl = index >>> SL_SHIFT;
-  const sl = index & (SL_COUNT - 1);
-  if (fl <= 1) return index;
-  return (SL_COUNT + sl) << (fl - 1);
-}
-
-/** Number of size classes. */
-export const CLASS_COUNT = FL_COUNT * SL_COUNT;
+export type CorruptionHandler = (block: number, detail: string) => never;
 
 function lowestBit(bits: number): number {
   return 31 - Math.clz32(bits & -bits);
 }
 
-// Fields of a block's record in `meta`, at `granule * 4`. The first word packs the size (low 29 bits) with the
-// {@link Flag} bits (top three), so checking a neighbour costs one load. A free block uses the free-list links; a live
-// block keeps its owner and slack in the same two words.
-// The heap's hot paths read a live block's record directly through the exported offsets and masks.
-const SIZE = 0;
-const FLAG_SHIFT = 29;
-/** Mask of the size (in granules) in a record's first word. */
-export const SIZE_MASK = (1 << FLAG_SHIFT) - 1;
-/** {@link Flag.Live} as it sits in a record's first word. */
-export const LIVE_BIT = Flag.Live << FLAG_SHIFT;
-const FREE_BIT = Flag.Free << FLAG_SHIFT;
-const HANDED_BIT = Flag.Handed << FLAG_SHIFT;
-const PREV_PHYS = 1;
-const NEXT_FREE = 2;
-const PREV_FREE = 3;
-/** Offset of a live block's owner id in its record. */
-export const OWNER = 2;
-/** Offset of a live block's slack (payload bytes beyond the request) in its record. */
-export const SLACK = 3;
-
-/** The TLSF index and the per-block mirror. Methods trust their arguments: the heap validates at its edge. */
-export class TlsfIndex {
-  /**
-   * Block records, four int32 per granule, meaningful at block starts: size in granules (0 elsewhere) with the
-   * granule's {@link Flag} bits, start of the physically preceding block (-1 for the first), then next/previous free
-   * block (free blocks) or owner id and slack, the payload bytes beyond the request (live blocks).
-   */
-  meta: Int32Array;
-
-  /** Free-list heads per size class, -1 when empty. */
-  private readonly heads = new Int32Array(CLASS_COUNT).fill(-1);
-  private readonly slMaps = new Int32Array(FL_COUNT);
-  private flMap = 0;
-
-  /** End of the heap extent, in granules. */
+/**
+ * TLSF (two-level segregated fit, Masmano et al.) whose every structure is bytes in simulated RAM, as in a real
+ * kernel heap: the control block (bitmaps and free-list heads) at the window's base, a header before each block
+ * (size, flags, the previous physical block), free-list links inside free blocks, and a zero-size end marker after
+ * the last block (see `layout.ts`). Nothing here is kept in JavaScript but the extent (`top`, what the heap mapped)
+ * and two counters.
+ *
+ * Every link read from RAM is range-checked before it is followed and checked against its partner (a free list
+ * neighbour must point back, a block's successor must link back to it) before anything is written, so a damaged
+ * structure makes the allocator call {@link CorruptionHandler} instead of faulting, looping or spreading the damage.
+ * Methods trust their arguments (the heap validates pointers at its edge with its shadow).
+ */
+export class Tlsf {
+  /** End of the mapped heap, in granules; the end marker is at `top - 1`. 0 when nothing is mapped. */
   top = 0;
-  /** Start of the physically last block, -1 when the heap is empty. */
-  last = -1;
+  /** Granules in free blocks, headers included (a statistic kept by the allocator). */
   freeGranules = 0;
+  /** Number of free blocks. */
   freeBlocks = 0;
+  /** The size of the block the last {@link take}, {@link shrink} or {@link growInPlace} left live, in granules. */
+  liveSize = 0;
+  /** The free block {@link release} or {@link shrink} merged from after the freed range (its header is now interior), or 0. */
+  mergedNext = 0;
+  /** The granule after the free block the last {@link release} made (the end marker's when it is the last block). */
+  freedEnd = 0;
 
-  constructor(capacity = 4096) {
-    this.meta = new Int32Array(capacity * 4);
+  constructor(
+    private readonly memory: VirtualMemory,
+    /** The window's base: granule g is at `base + g * 16`. */
+    readonly base: VirtAddr,
+    private readonly corrupt: CorruptionHandler,
+  ) {}
+
+  // --- reading (for the heap's checks, reports and diagnosis) -----------------------------------------------------
+
+  /** The address of granule `granule`. */
+  addressOf(granule: number): VirtAddr {
+    return this.base + granule * GRANULE;
   }
 
-  /** Granules the records cover. */
-  get capacity(): number {
-    return this.meta.length / 4;
+  /** The 32-bit word at byte `offset` of the block (or granule) `block`. */
+  word(block: number, offset: number): number {
+    return this.memory.read32(this.base + block * GRANULE + offset);
   }
 
-  /** Makes room in the per-granule arrays for an extent of `granules`. */
-  ensureCapacity(granules: number): void {
-    let capacity = this.capacity;
-    if (granules <= capacity) return;
-    while (capacity < granules) capacity *= 2;
-    const meta = new Int32Array(capacity * 4);
-    meta.set(this.meta);
-    this.meta = meta;
+  /** The size word (size and flags) of block `block`. */
+  sizeWord(block: number): number {
+    return this.word(block, SIZE_FLAGS);
   }
 
-  /** Size in granules of the block starting at `block` (0 when no block starts there). */
-  sizeOf(block: number): number {
-    return this.meta[block * 4 + SIZE]! & SIZE_MASK;
+  /** Head of the free list of class `index` (0 when empty). */
+  head(index: number): number {
+    return this.memory.read32(this.base + HEADS_AT + index * 4);
   }
 
-  /** {@link Flag} bits of granule `granule` (an integer below {@link capacity}). */
-  flagsOf(granule: number): number {
-    return this.meta[granule * 4 + SIZE]! >>> FLAG_SHIFT;
+  /** Second-level bitmap `fl`. */
+  slMap(fl: number): number {
+    return this.memory.read32(this.base + SL_MAPS_AT + fl * 4);
   }
 
-  /** Start of the block physically before `block`, or -1. */
-  prevOf(block: number): number {
-    return this.meta[block * 4 + PREV_PHYS]!;
+  /** The first-level bitmap. */
+  flMap(): number {
+    return this.memory.read32(this.base + FL_MAP_AT);
   }
 
-  /** Next block in the same free list, or -1. */
-  nextFreeOf(block: number): number {
-    return this.meta[block * 4 + NEXT_FREE]!;
+  /** The control block's magic word. */
+  controlMagic(): number {
+    return this.memory.read32(this.base + CONTROL_MAGIC_AT);
   }
 
-  /** Previous block in the same free list, or -1. */
-  prevFreeOf(block: number): number {
-    return this.meta[block * 4 + PREV_FREE]!;
-  }
-
-  /** Owner id of live block `block`. */
-  ownerOf(block: number): number {
-    return this.meta[block * 4 + OWNER]!;
-  }
-
-  /** Payload bytes of live block `block` beyond what was asked for. */
-  slackOf(block: number): number {
-    return this.meta[block * 4 + SLACK]!;
-  }
-
-  /** Tags live block `block` with its owner and slack. */
-  setLive(block: number, owner: number, slack: number): void {
-    const at = block * 4;
-    this.meta[at + OWNER] = owner;
-    this.meta[at + SLACK] = slack;
-  }
-
-  /** Sets the slack of live block `block` (after a resize). */
-  setSlack(block: number, slack: number): void {
-    this.meta[block * 4 + SLACK] = slack;
-  }
-
-  /**
-   * A free block of at least `size` granules, or -1. Good fit: the head of the exact class if it is large enough,
-   * else the first block of the next non-empty class whose every block fits.
-   */
-  findFit(size: number): number {
-    const exact = sizeClass(size);
-    const head = this.heads[exact]!;
-    if (head >= 0 && (this.meta[head * 4 + SIZE]! & SIZE_MASK) >= size) return head;
-    let index = exact + 1;
-    if (size >= SL_COUNT) {
-      // Classes above the linear range hold a span of sizes: round up so that any block of the class fits.
-      const log = 31 - Math.clz32(size);
-      index = sizeClass(size + (1 << (log - SL_SHIFT)) - 1);
-      if (index === exact) index++;
-    }
-    if (index >= CLASS_COUNT) return -1;
-    let fl = index >>> SL_SHIFT;
-    let slBits = this.slMaps[fl]! & (-1 << (index & (SL_COUNT - 1)));
-    if (slBits === 0) {
-      const flBits = fl + 1 < FL_COUNT ? this.flMap & (-1 << (fl + 1)) : 0;
-      if (flBits === 0) return -1;
-      fl = lowestBit(flBits);
-      slBits = this.slMaps[fl]!;
-    }
-    return this.heads[(fl << SL_SHIFT) | lowestBit(slBits)]!;
-  }
-
-  /**
-   * Turns free block `start` into a live block of `size` granules whose first `front` granules (0, or at least
-   * MIN_BLOCK) are split off as a free block first; what is left beyond `size` goes back as a free block.
-   * Returns the live block's start.
-   */
-  take(start: number, size: number, front = 0): number {
-    if (front === 0) {
-      this.takeLive(start, size, 0, 0);
-      return start;
-    }
-    this.unlink(start);
-    const block = start + front;
-    const rest = this.sizeOf(start) - front;
-    this.setSize(start, front);
-    this.setSize(block, rest);
-    this.meta[block * 4 + PREV_PHYS] = start;
-    this.linkAfter(block, rest);
-    this.insert(start);
-    this.splitTail(block, size);
-    this.markLive(block);
-    return block;
-  }
-
-  /**
-   * The allocation hot path: turns free block `start` into a live block of `size` granules (the rest goes back as
-   * a free block) tagged with `owner` and `slack`. Returns the live block's size in granules (`size`, or a little
-   * more when the rest is too small to be a block).
-   */
-  takeLive(start: number, size: number, owner: number, slack: number): number {
-    this.unlink(start);
-    this.splitTail(start, size);
-    const meta = this.meta;
-    const at = start * 4;
-    const word = meta[at]! & SIZE_MASK;
-    meta[at] = word | LIVE_BIT | HANDED_BIT;
-    meta[at + OWNER] = owner;
-    meta[at + SLACK] = slack + (word - size) * GRANULE;
-    return word;
-  }
-
-  private markLive(block: number): void {
-    const at = block * 4 + SIZE;
-    this.meta[at] = (this.meta[at]! & SIZE_MASK) | LIVE_BIT | HANDED_BIT;
-  }
-
-  /** Frees live block `start`, merging it with free neighbours. Returns the start of the resulting free block. */
-  release(start: number): number {
-    // Written out with direct record stores: this runs on every kfree.
-    const meta = this.meta;
-    const top = this.top;
-    const at = start * 4;
-    let size = meta[at]! & SIZE_MASK;
-    const next = start + size;
-    if (next < top) {
-      const word = meta[next * 4]!;
-      if ((word & FREE_BIT) !== 0) {
-        this.unlink(next);
-        size += word & SIZE_MASK;
-        meta[next * 4] = word & HANDED_BIT;
-      }
-    }
-    let block = start;
-    // The start granule's history bit: set for `start` (it was handed out), prev's own otherwise.
-    let handed = HANDED_BIT;
-    const prev = meta[at + PREV_PHYS]!;
-    if (prev >= 0 && (meta[prev * 4]! & FREE_BIT) !== 0) {
-      this.unlink(prev);
-      const word = meta[prev * 4]!;
-      size += word & SIZE_MASK;
-      handed = word & HANDED_BIT;
-      meta[at] = HANDED_BIT;
-      block = prev;
-    }
-    meta[block * 4] = size | handed;
-    const end = block + size;
-    if (end < top) meta[end * 4 + PREV_PHYS] = block;
-    else this.last = block;
-    this.insert(block);
-    return block;
-  }
-
-  /** Shrinks live block `start` to `size` granules, freeing the tail when it can form a block. */
-  shrink(start: number, size: number): void {
-    this.splitTail(start, size);
-  }
-
-  /** The free block right after block `start`, or -1. */
-  freeNeighbour(start: number): number {
-    const next = start + this.sizeOf(start);
-    return next < this.top && (this.meta[next * 4 + SIZE]! & FREE_BIT) !== 0 ? next : -1;
-  }
-
-  /**
-   * Grows live block `start` to `size` granules in place by absorbing the free block after it, when that is
-   * enough. Returns false (and changes nothing) otherwise.
-   */
-  growInPlace(start: number, size: number): boolean {
-    const next = this.freeNeighbour(start);
-    if (next < 0) return false;
-    const merged = this.sizeOf(start) + this.sizeOf(next);
-    if (merged < size) return false;
-    this.unlink(next);
-    this.forget(next);
-    this.setSize(start, merged);
-    this.linkAfter(start, merged);
-    this.splitTail(start, size);
-    return true;
-  }
-
-  /** Adds `[top, newTop)` to the heap as free space (merged into the last block when that is free). */
-  extendTop(newTop: number): void {
-    const last = this.freeTail();
-    if (last >= 0) {
-      this.unlink(last);
-      this.top = newTop;
-      this.setSize(last, newTop - last);
-      this.insert(last);
-      return;
-    }
-    const block = this.top;
-    this.setSize(block, newTop - block);
-    this.meta[block * 4 + PREV_PHYS] = this.last;
-    this.top = newTop;
-    this.last = block;
-    this.insert(block);
-  }
-
-  /** Start of the last block when it is free, else -1. */
+  /** Start of the last block when it is free (the end marker says so), else 0. */
   freeTail(): number {
-    const last = this.last;
-    return last >= 0 && (this.meta[last * 4 + SIZE]! & FREE_BIT) !== 0 ? last : -1;
+    if (this.top === 0) return 0;
+    const end = this.top - 1;
+    const at = this.base + end * GRANULE;
+    const word = this.memory.read32(at + SIZE_FLAGS);
+    if ((word & PREV_FREE_BIT) === 0) return 0;
+    const last = this.memory.read32(at + PREV_PHYS);
+    if (this.memory.read32(at + MAGIC) !== END_MAGIC || last < FIRST_BLOCK || last > end - MIN_BLOCK) {
+      this.corrupt(end, `the end marker of the heap was overwritten (${hex(word)}, back link ${last})`);
+    }
+    return last;
   }
 
   /**
-   * Gives back `[newTop, top)`, which must lie inside the free last block; `newTop` is its start (the block goes)
-   * or leaves it at least MIN_BLOCK granules.
+   * The start of the block containing `granule`, found by walking the blocks from the first, or -1 when the granule
+   * is outside the blocks (control block, end marker, above the top) or the walk meets a damaged header. O(blocks).
    */
-  shrinkTop(newTop: number): void {
-    const last = this.last;
-    this.unlink(last);
-    if (newTop === last) {
-      this.forget(last);
-      this.last = this.meta[last * 4 + PREV_PHYS]!;
-    } else {
-      this.setSize(last, newTop - last);
-      this.insert(last);
-    }
-    this.top = newTop;
-  }
-
-  /** The start of the block containing `granule` (live or free), or -1 when it is outside the extent. */
   blockContaining(granule: number): number {
-    if (granule < 0 || granule >= this.top) return -1;
-    for (let g = granule; g >= 0; g--) {
-      const size = this.sizeOf(g);
-      if (size > 0 && (this.flagsOf(g) & (Flag.Live | Flag.Free)) !== 0) {
-        return g + size > granule ? g : -1;
-      }
+    const end = this.top - 1;
+    if (granule < FIRST_BLOCK || granule >= end) return -1;
+    let block = FIRST_BLOCK;
+    while (block < end) {
+      const size = this.sizeWord(block) & SIZE_MASK;
+      if (size < MIN_BLOCK || block + size > end) return -1;
+      if (granule < block + size) return block;
+      block += size;
     }
     return -1;
   }
 
-  /** Head of the free list of class `index` (for checks and reports). */
-  head(index: number): number {
-    return this.heads[index]!;
+  // --- allocation -------------------------------------------------------------------------------------------------
+
+  /**
+   * A free block of at least `size` granules, or 0 when there is none. Good fit: the head of the exact class if it
+   * is large enough, else the first block of the next non-empty class whose every block fits.
+   */
+  findFit(size: number): number {
+    if (this.top === 0) return 0;
+    const memory = this.memory;
+    const base = this.base;
+    const exact = sizeClass(size);
+    const head = memory.read32(base + HEADS_AT + exact * 4);
+    // Below 64 granules a class holds one size; above, its head may be too small.
+    if (head !== 0 && (size < 2 * SL_COUNT || this.fits(head, size))) return head;
+    let index = exact + 1;
+    if (size >= 2 * SL_COUNT) {
+      // Round up so that any block of the class fits.
+      const log = 31 - Math.clz32(size);
+      index = sizeClass(size + (1 << (log - SL_SHIFT)) - 1);
+      if (index === exact) index++;
+    }
+    if (index >= CLASS_COUNT) return 0;
+    let fl = index >>> SL_SHIFT;
+    let slBits = memory.read32(base + SL_MAPS_AT + fl * 4) & (-1 << (index & (SL_COUNT - 1)));
+    if (slBits === 0) {
+      const flBits = fl + 1 < FL_COUNT ? memory.read32(base + FL_MAP_AT) & (-1 << (fl + 1)) : 0;
+      if (flBits === 0) return 0;
+      fl = lowestBit(flBits);
+      slBits = memory.read32(base + SL_MAPS_AT + fl * 4);
+      if (slBits === 0) this.corrupt(0, `the first-level bitmap has bit ${fl} set but its second-level map is empty`);
+    }
+    const found = memory.read32(base + HEADS_AT + ((fl << SL_SHIFT) | lowestBit(slBits)) * 4);
+    if (found === 0) {
+      this.corrupt(
+        0,
+        `the bitmaps say size class ${(fl << SL_SHIFT) | lowestBit(slBits)} has a free block, its head is 0`,
+      );
+    }
+    return found;
   }
 
-  /** True when the bitmaps say class `index` is non-empty (for checks). */
-  classMarked(index: number): boolean {
-    const fl = index >>> SL_SHIFT;
-    const slSet = (this.slMaps[fl]! & (1 << (index & (SL_COUNT - 1)))) !== 0;
-    const flSet = (this.flMap & (1 << fl)) !== 0;
-    return slSet && flSet;
+  /**
+   * Turns free block `block` (the head of its list, from {@link findFit}) into a live block of `need` granules
+   * whose first `front` granules (0, or at least MIN_BLOCK) stay a free block; what is left beyond `need` goes back
+   * as a free block. Writes the live header with `requested`. Returns the live block's start; its size is in
+   * {@link liveSize} (`need`, or one granule more when the rest is too small to be a block).
+   */
+  take(block: number, need: number, front: number, requested: number): number {
+    const memory = this.memory;
+    const base = this.base;
+    this.checkLink(block, 0, "a free list head");
+    const at = base + block * GRANULE;
+    const word = memory.read32(at + SIZE_FLAGS);
+    const size = word & SIZE_MASK;
+    const after = block + size;
+    if (
+      (word & FREE_BIT) === 0 ||
+      memory.read32(at + MAGIC) !== FREE_MAGIC ||
+      size < need + front ||
+      after > this.top - 1 ||
+      memory.read32(base + after * GRANULE + PREV_PHYS) !== block
+    ) {
+      this.corrupt(block, this.freeDamage(block, word, `a free block of at least ${need + front} granules`));
+    }
+    this.unlink(block, size);
+    const start = block + front;
+    if (front !== 0) this.insert(block, front);
+    const rest = size - front - need;
+    const afterAt = base + after * GRANULE;
+    let live = need;
+    if (rest >= MIN_BLOCK) {
+      const tail = start + need;
+      memory.write32(base + tail * GRANULE + PREV_PHYS, start);
+      this.insert(tail, rest);
+      memory.write32(afterAt + PREV_PHYS, tail);
+    } else {
+      live += rest;
+      memory.write32(afterAt + SIZE_FLAGS, memory.read32(afterAt + SIZE_FLAGS) & ~PREV_FREE_BIT);
+      if (front !== 0) memory.write32(afterAt + PREV_PHYS, start);
+    }
+    const liveAt = base + start * GRANULE;
+    memory.write32(liveAt + REQUESTED, requested);
+    if (front !== 0) {
+      memory.write32(liveAt + PREV_PHYS, block);
+      memory.write32(liveAt + SIZE_FLAGS, live | PREV_FREE_BIT);
+    } else {
+      memory.write32(liveAt + SIZE_FLAGS, live);
+    }
+    memory.write32(liveAt + MAGIC, LIVE_MAGIC);
+    this.liveSize = live;
+    return start;
   }
 
-  /** True when the first-level bit of `fl` is set exactly when its second-level map is non-empty (for checks). */
-  levelConsistent(fl: number): boolean {
-    return (this.slMaps[fl]! !== 0) === ((this.flMap & (1 << fl)) !== 0);
-  }
+  // --- freeing and resizing ---------------------------------------------------------------------------------------
 
-  /** Number of first-level classes. */
-  get firstLevels(): number {
-    return FL_COUNT;
-  }
-
-  /** Splits `[start + size, end)` off live-or-unlinked block `start` as a free block, merged with a free successor. */
-  private splitTail(start: number, size: number): void {
-    const meta = this.meta;
-    const word = meta[start * 4]!;
-    const rest = (word & SIZE_MASK) - size;
-    if (rest < MIN_BLOCK) return;
-    const tail = start + size;
-    meta[start * 4] = (word & ~SIZE_MASK) | size;
-    meta[tail * 4 + PREV_PHYS] = start;
-    let tailSize = rest;
-    const next = tail + rest;
-    const top = this.top;
-    if (next < top) {
-      const nextWord = meta[next * 4]!;
-      if ((nextWord & FREE_BIT) !== 0) {
-        this.unlink(next);
-        tailSize += nextWord & SIZE_MASK;
-        meta[next * 4] = nextWord & HANDED_BIT;
+  /**
+   * Frees live block `block` whose size word is `word` (read and checked by the caller), merging it with free
+   * neighbours. Returns the start of the resulting free block (`block`, or the free block before it); the
+   * granule after it is `start + sizeOf(start)`.
+   */
+  release(block: number, word: number): number {
+    const memory = this.memory;
+    const base = this.base;
+    const at = base + block * GRANULE;
+    let size = word & SIZE_MASK;
+    const next = block + size;
+    const nextAt = base + next * GRANULE;
+    const nextWord = memory.read32(nextAt + SIZE_FLAGS);
+    if (memory.read32(nextAt + PREV_PHYS) !== block) this.corrupt(block, this.chainDamage(block, size));
+    let prev = 0;
+    let prevSize = 0;
+    if ((word & PREV_FREE_BIT) !== 0) {
+      prev = memory.read32(at + PREV_PHYS);
+      if (prev < FIRST_BLOCK || prev > block - MIN_BLOCK) {
+        this.corrupt(block, `its link to the free block before it is ${prev}, outside the heap`);
+      }
+      const prevWord = memory.read32(base + prev * GRANULE + SIZE_FLAGS);
+      prevSize = prevWord & SIZE_MASK;
+      if (
+        (prevWord & FREE_BIT) === 0 ||
+        prev + prevSize !== block ||
+        memory.read32(base + prev * GRANULE + MAGIC) !== FREE_MAGIC
+      ) {
+        this.corrupt(
+          prev,
+          this.freeDamage(prev, prevWord, `the free block of ${block - prev} granules before ${block}`),
+        );
       }
     }
-    // The tail keeps the history bit of whatever block once started there.
-    meta[tail * 4] = (meta[tail * 4]! & HANDED_BIT) | tailSize;
-    const end = tail + tailSize;
-    if (end < top) meta[end * 4 + PREV_PHYS] = tail;
-    else this.last = tail;
-    this.insert(tail);
+    let end = next;
+    this.mergedNext = 0;
+    if ((nextWord & FREE_BIT) !== 0) {
+      const nextSize = nextWord & SIZE_MASK;
+      if (memory.read32(nextAt + MAGIC) !== FREE_MAGIC || next + nextSize > this.top - 1) {
+        this.corrupt(next, this.freeDamage(next, nextWord, "a free block"));
+      }
+      this.unlink(next, nextSize);
+      size += nextSize;
+      end = next + nextSize;
+      this.mergedNext = next;
+    }
+    let start = block;
+    if (prev !== 0) {
+      this.unlink(prev, prevSize);
+      size += prevSize;
+      start = prev;
+    }
+    if (end === next) memory.write32(nextAt + SIZE_FLAGS, nextWord | PREV_FREE_BIT);
+    if (end !== next || start !== block) memory.write32(base + end * GRANULE + PREV_PHYS, start);
+    this.insert(start, size);
+    this.freedEnd = end;
+    return start;
   }
 
-  /** Sets the size of the block at `block`, keeping its flag bits. */
-  private setSize(block: number, size: number): void {
-    const at = block * 4 + SIZE;
-    this.meta[at] = (this.meta[at]! & ~SIZE_MASK) | size;
-  }
-
-  /** Points the successor of block `start` (size `size`) back at it, or makes `start` the last block. */
-  private linkAfter(start: number, size: number): void {
-    const next = start + size;
-    if (next < this.top) this.meta[next * 4 + PREV_PHYS] = start;
-    else this.last = start;
-  }
-
-  /** Clears a block start that was merged into a neighbour, keeping its history bit. */
-  private forget(start: number): void {
-    this.meta[start * 4 + SIZE]! &= HANDED_BIT;
-  }
-
-  private insert(block: number): void {
-    const meta = this.meta;
-    const at = block * 4;
-    const word = meta[at + SIZE]!;
+  /**
+   * Shrinks live block `block` to `need` granules, freeing the tail (merged with a free successor) when it can form
+   * a block. Leaves the new size in {@link liveSize}.
+   */
+  shrink(block: number, need: number): void {
+    const memory = this.memory;
+    const at = this.base + block * GRANULE;
+    const word = memory.read32(at + SIZE_FLAGS);
     const size = word & SIZE_MASK;
+    this.mergedNext = 0;
+    this.liveSize = size;
+    if (size - need < MIN_BLOCK) return;
+    const next = block + size;
+    const nextWord = this.successorWord(block, size);
+    const tail = block + need;
+    let tailSize = size - need;
+    let end = next;
+    if ((nextWord & FREE_BIT) !== 0) {
+      const nextSize = this.checkedFreeSize(next, nextWord);
+      this.unlink(next, nextSize);
+      tailSize += nextSize;
+      end = next + nextSize;
+      this.mergedNext = next;
+    } else {
+      memory.write32(this.base + next * GRANULE + SIZE_FLAGS, nextWord | PREV_FREE_BIT);
+    }
+    memory.write32(this.base + end * GRANULE + PREV_PHYS, tail);
+    memory.write32(this.base + tail * GRANULE + PREV_PHYS, block);
+    this.insert(tail, tailSize);
+    memory.write32(at + SIZE_FLAGS, need | (word & PREV_FREE_BIT));
+    this.liveSize = need;
+  }
+
+  /**
+   * Grows live block `block` to `need` granules in place by absorbing the free block after it, when that is enough
+   * (what is left over stays free). Returns false, having written nothing, otherwise. Leaves the size in
+   * {@link liveSize}.
+   */
+  growInPlace(block: number, need: number): boolean {
+    const memory = this.memory;
+    const base = this.base;
+    const at = base + block * GRANULE;
+    const word = memory.read32(at + SIZE_FLAGS);
+    const size = word & SIZE_MASK;
+    const next = block + size;
+    const nextWord = this.successorWord(block, size);
+    if ((nextWord & FREE_BIT) === 0 || size + (nextWord & SIZE_MASK) < need) return false;
+    const nextSize = this.checkedFreeSize(next, nextWord);
+    this.unlink(next, nextSize);
+    const after = next + nextSize;
+    const afterAt = base + after * GRANULE;
+    const rest = size + nextSize - need;
+    let live = need;
+    if (rest >= MIN_BLOCK) {
+      const tail = block + need;
+      memory.write32(base + tail * GRANULE + PREV_PHYS, block);
+      this.insert(tail, rest);
+      memory.write32(afterAt + PREV_PHYS, tail);
+    } else {
+      live += rest;
+      memory.write32(afterAt + SIZE_FLAGS, memory.read32(afterAt + SIZE_FLAGS) & ~PREV_FREE_BIT);
+      memory.write32(afterAt + PREV_PHYS, block);
+    }
+    memory.write32(at + SIZE_FLAGS, live | (word & PREV_FREE_BIT));
+    this.liveSize = live;
+    return true;
+  }
+
+  // --- the extent -------------------------------------------------------------------------------------------------
+
+  /**
+   * Adds `[top, newTop)` (freshly mapped) to the heap as free space, merged into the last block when that is free.
+   * From an empty extent, first writes the control block. Returns the start of the free block at the top.
+   */
+  extendTop(newTop: number): number {
+    if (this.top === 0) {
+      this.format(newTop);
+      return FIRST_BLOCK;
+    }
+    const last = this.freeTail();
+    const oldEnd = this.top - 1;
+    let start = oldEnd;
+    if (last !== 0) {
+      this.unlink(last, this.checkedFreeSize(last, this.sizeWord(last), oldEnd - last));
+      start = last;
+    }
+    // A new block at the old end marker keeps the marker's back link (the live last block).
+    this.top = newTop;
+    this.insert(start, newTop - 1 - start);
+    this.writeEnd(newTop - 1, start, PREV_FREE_BIT);
+    return start;
+  }
+
+  /**
+   * Gives back `[newTop, top)`, which must lie inside the free last block: `newTop - 1` is that block's start (it
+   * goes) or leaves it at least MIN_BLOCK granules. `newTop` 0 empties the heap (only when nothing is live).
+   */
+  shrinkTop(newTop: number): void {
+    const last = this.freeTail();
+    const size = this.checkedFreeSize(last, this.sizeWord(last), this.top - 1 - last);
+    this.unlink(last, size);
+    if (newTop === 0) {
+      this.top = 0;
+      return;
+    }
+    const end = newTop - 1;
+    if (end === last) {
+      this.writeEnd(end, this.word(last, PREV_PHYS), 0);
+    } else {
+      this.insert(last, end - last);
+      this.writeEnd(end, last, PREV_FREE_BIT);
+    }
+    this.top = newTop;
+  }
+
+  // --- internals --------------------------------------------------------------------------------------------------
+
+  /** Writes an empty control block and one free block over `[FIRST_BLOCK, top - 1)`, then the end marker. */
+  private format(top: number): void {
+    const memory = this.memory;
+    memory.fill(this.base, CONTROL_BYTES, 0);
+    memory.write32(this.base + CONTROL_MAGIC_AT, CONTROL_MAGIC);
+    this.top = top;
+    this.freeBlocks = 0;
+    this.freeGranules = 0;
+    memory.write32(this.addressOf(FIRST_BLOCK) + PREV_PHYS, 0);
+    this.insert(FIRST_BLOCK, top - 1 - FIRST_BLOCK);
+    this.writeEnd(top - 1, FIRST_BLOCK, PREV_FREE_BIT);
+  }
+
+  private writeEnd(end: number, last: number, flags: number): void {
+    const memory = this.memory;
+    const at = this.base + end * GRANULE;
+    memory.write32(at + REQUESTED, 0);
+    memory.write32(at + PREV_PHYS, last);
+    memory.write32(at + SIZE_FLAGS, flags);
+    memory.write32(at + MAGIC, END_MAGIC);
+  }
+
+  /** Puts block `block` of `size` granules at the head of its free list (its back link to the previous physical block stays). */
+  private insert(block: number, size: number): void {
+    const memory = this.memory;
+    const base = this.base;
     const index = sizeClass(size);
-    const head = this.heads[index]!;
-    meta[at + SIZE] = (word & (SIZE_MASK | HANDED_BIT)) | FREE_BIT;
-    meta[at + NEXT_FREE] = head;
-    meta[at + PREV_FREE] = -1;
-    if (head >= 0) meta[head * 4 + PREV_FREE] = block;
-    this.heads[index] = block;
-    const fl = index >>> SL_SHIFT;
-    this.slMaps[fl]! |= 1 << (index & (SL_COUNT - 1));
-    this.flMap |= 1 << fl;
+    const headAt = base + HEADS_AT + index * 4;
+    const head = memory.read32(headAt);
+    if (head !== 0) {
+      this.checkLink(head, 0, `the head of free list ${index}`);
+      const link = base + head * GRANULE + PREV_FREE;
+      if (memory.read32(link) !== 0) {
+        this.corrupt(head, `the head of free list ${index} has a previous-free link (${memory.read32(link)})`);
+      }
+      memory.write32(link, block);
+    } else {
+      const fl = index >>> SL_SHIFT;
+      const slAt = base + SL_MAPS_AT + fl * 4;
+      memory.write32(slAt, memory.read32(slAt) | (1 << (index & (SL_COUNT - 1))));
+      const flBits = memory.read32(base + FL_MAP_AT);
+      if ((flBits & (1 << fl)) === 0) memory.write32(base + FL_MAP_AT, flBits | (1 << fl));
+    }
+    const at = base + block * GRANULE;
+    memory.write32(at + NEXT_FREE, head);
+    memory.write32(at + SIZE_FLAGS, size | FREE_BIT);
+    memory.write32(at + MAGIC, FREE_MAGIC);
+    memory.write32(at + PREV_FREE, 0);
+    memory.write32(headAt, block);
     this.freeGranules += size;
     this.freeBlocks++;
   }
 
-  private unlink(block: number): void {
-    const meta = this.meta;
-    const at = block * 4;
-    const size = meta[at + SIZE]! & SIZE_MASK;
-    const prev = meta[at + PREV_FREE]!;
-    const next = meta[at + NEXT_FREE]!;
-    if (prev >= 0) {
-      meta[prev * 4 + NEXT_FREE] = next;
-    } else {
-      const index = sizeClass(size);
-      this.heads[index] = next;
-      if (next < 0) {
-        const fl = index >>> SL_SHIFT;
-        const bits = this.slMaps[fl]! & ~(1 << (index & (SL_COUNT - 1)));
-        this.slMaps[fl] = bits;
-        if (bits === 0) this.flMap &= ~(1 << fl);
+  /** Takes free block `block` of `size` granules out of its list, after checking that its neighbours point back. */
+  private unlink(block: number, size: number): void {
+    const memory = this.memory;
+    const base = this.base;
+    const at = base + block * GRANULE;
+    const next = memory.read32(at + NEXT_FREE);
+    const prev = memory.read32(at + PREV_FREE);
+    const index = sizeClass(size);
+    const headAt = base + HEADS_AT + index * 4;
+    if (next !== 0) {
+      this.checkLink(next, block, "its next-free link");
+      if (memory.read32(base + next * GRANULE + PREV_FREE) !== block) {
+        this.corrupt(block, `its next-free link ${next} does not link back to it`);
       }
     }
-    if (next >= 0) meta[next * 4 + PREV_FREE] = prev;
+    if (prev !== 0) {
+      this.checkLink(prev, block, "its previous-free link");
+      if (memory.read32(base + prev * GRANULE + NEXT_FREE) !== block) {
+        this.corrupt(block, `its previous-free link ${prev} does not link back to it`);
+      }
+      memory.write32(base + prev * GRANULE + NEXT_FREE, next);
+    } else {
+      if (memory.read32(headAt) !== block)
+        this.corrupt(block, `it is not in free list ${index}, yet its previous-free link is 0`);
+      memory.write32(headAt, next);
+      if (next === 0) {
+        const fl = index >>> SL_SHIFT;
+        const slAt = base + SL_MAPS_AT + fl * 4;
+        const bits = memory.read32(slAt) & ~(1 << (index & (SL_COUNT - 1)));
+        memory.write32(slAt, bits);
+        if (bits === 0) memory.write32(base + FL_MAP_AT, memory.read32(base + FL_MAP_AT) & ~(1 << fl));
+      }
+    }
+    if (next !== 0) memory.write32(base + next * GRANULE + PREV_FREE, prev);
     this.freeGranules -= size;
     this.freeBlocks--;
   }
+
+  /** Corruption unless `link` is a granule where a block may start. */
+  private checkLink(link: number, from: number, what: string): void {
+    if (link < FIRST_BLOCK || link > this.top - 1 - MIN_BLOCK) {
+      this.corrupt(from, `${what} is ${link}, outside the heap's blocks`);
+    }
+  }
+
+  /** The size word of the block after live block `block` (of `size` granules), checked to link back to it. */
+  private successorWord(block: number, size: number): number {
+    const nextAt = this.base + (block + size) * GRANULE;
+    if (this.memory.read32(nextAt + PREV_PHYS) !== block) this.corrupt(block, this.chainDamage(block, size));
+    return this.memory.read32(nextAt + SIZE_FLAGS);
+  }
+
+  /** The size of free block `block` whose size word is `word`, checked (magic, extent, and `expected` if given). */
+  private checkedFreeSize(block: number, word: number, expected = -1): number {
+    const size = word & SIZE_MASK;
+    if (
+      (word & FREE_BIT) === 0 ||
+      this.word(block, MAGIC) !== FREE_MAGIC ||
+      size < MIN_BLOCK ||
+      block + size > this.top - 1 ||
+      (expected >= 0 && size !== expected)
+    ) {
+      this.corrupt(block, this.freeDamage(block, word, "a free block"));
+    }
+    return size;
+  }
+
+  private fits(block: number, size: number): boolean {
+    this.checkLink(block, 0, "a free list head");
+    return (this.sizeWord(block) & SIZE_MASK) >= size;
+  }
+
+  private freeDamage(block: number, word: number, expected: string): string {
+    return `the header at granule ${block} should be ${expected} but reads size word ${hex(word)}, magic ${hex(this.word(block, MAGIC))}`;
+  }
+
+  private chainDamage(block: number, size: number): string {
+    const next = block + size;
+    if (next > this.top - 1) return `its size (${size} granules) reaches past the heap's end`;
+    return `its size says the next block starts ${size} granules on, but the header there links back to ${this.word(next, PREV_PHYS)}`;
+  }
+}
+
+/** `0x0000ABCD` */
+export function hex(value: number): string {
+  return `0x${(value >>> 0).toString(16).toUpperCase().padStart(8, "0")}`;
 }
