@@ -277,60 +277,19 @@ export class X86VirtualMemory implements VirtualMemory {
   }
 
   // ---------------------------------------------------------------- scalar accesses
-  // Fast path (QEMU softmmu style): the L1 TLB slot for this kind of access holds the page number, the frame and
-  // the page's direct host view; an access that does not cross a page and hits costs one tag compare and one
-  // DataView access, with no permission work and no call into the physical memory. A fractional, negative, NaN or
-  // too-large address computes a page number that matches no tag (tags are integers in [0, 2^36) or NaN), so it
-  // always takes the checked path through the MMU. Pages without a view (registers, holes, never-written RAM) hit
-  // the same slot but go through the physical memory with the cached frame (`...Other`).
-  // Writes take the view only for a value the physical memory would store unchanged (the checked path validates
-  // and throws for the rest), and write entries exist only once the walk set the leaf's D bit.
-
-  /** Reads a byte. @throws PageFault, InvalidArgumentError, GeneralProtectionFault. */
-  private read8Slot(virt: number): number {
-    // One truncation to 32 bits gives both the offset and the slot (two, one per double, cost 1.7x on hits).
-    const low = virt >>> 0;
-    const off = low & 0xfff;
-    const vpn = (virt - off) * 0.000244140625; // / 4096, exact; fractional when virt is, and then matches no tag
-    const j = (low >>> 12) & this.l1Mask; // = vpn & l1Mask for an integer virt
-    const e = this.l1Read;
-    if (e[j * L1_STRIDE + 2] === vpn) {
-      return this.l1ReadViews[j]!.getUint8(e[j * L1_STRIDE + 3]! + off);
-    }
-    return this.read8Other(virt);
-  }
-
-  /** Reads a little-endian 16-bit value (split when it crosses a page). */
-  private read16Slot(virt: number): number {
-    const low = virt >>> 0;
-    const off = low & 0xfff;
-    const vpn = (virt - off) * 0.000244140625;
-    const j = (low >>> 12) & this.l1Mask;
-    const e = this.l1Read;
-    if (e[j * L1_STRIDE + 2] === vpn && off <= 4094) {
-      return this.l1ReadViews[j]!.getUint16(e[j * L1_STRIDE + 3]! + off, true);
-    }
-    return this.read16Other(virt);
-  }
-
-  /** Reads an unsigned little-endian 32-bit value (split when it crosses a page). */
-  private read32Slot(virt: number): number {
-    const low = virt >>> 0;
-    const off = low & 0xfff;
-    const vpn = (virt - off) * 0.000244140625;
-    const j = (low >>> 12) & this.l1Mask;
-    const e = this.l1Read;
-    if (e[j * L1_STRIDE + 2] === vpn && off <= 4092) {
-      return this.l1ReadViews[j]!.getUint32(e[j * L1_STRIDE + 3]! + off, true);
-    }
-    return this.read32Other(virt);
-  }
-
-  // Tier 1: a page in the memory's linear view costs one tag compare (the page's linear address), one offset load
-  // and one access through a view held in a field. `virt - off` is the page's address for an integer `virt`; a
-  // fractional, negative, NaN or too-large one matches no tag (tags are multiples of 4096 below 2^48, or NaN) and
-  // falls through to the slot path and then the checked path. The slot path (`...Slot`) serves pages with another
-  // view (high RAM chunks, RAM-like device regions) and page-crossing accesses.
+  // Three tiers, as in QEMU's softmmu TLB, each checked only when the one before does not serve the access:
+  // 1. Tier 1 (inline below): the page's bytes are in the memory's linear view. One tag compare (the page's linear
+  //    address), one offset load and one access through a view held in a field. `virt - off` is the page's address
+  //    for an integer `virt`; a fractional, negative, NaN or too-large one matches no tag (tags are multiples of 4096
+  //    below 2^48, or NaN), so it always reaches the checked path.
+  // 2. The L1 slot (`readMiss`/`writeMiss`): the page has a view of its own (high RAM chunks, RAM-like device
+  //    regions), or a frame only (registers, holes, never-written RAM: one call into the physical memory), or a view
+  //    still pending after a miss filled the slot (looked up here, so the next access takes tier 1 or the view).
+  // 3. The checked path: validate `virt`, translate through the MMU (TLB, walk, A/D, permissions; refills the L1),
+  //    split an access that crosses a page. Faults throw.
+  // Writes take tiers 1 and 2 only for a value the physical memory would store unchanged (it validates the rest),
+  // and write entries exist only once the walk set the leaf's D bit. The miss paths are shared by all widths: one
+  // function each for reads and writes, too big for V8 to inline into every caller's loop next to the hit path.
 
   /** Reads a byte. @throws PageFault, InvalidArgumentError, GeneralProtectionFault. */
   read8(virt: number): number {
@@ -338,7 +297,7 @@ export class X86VirtualMemory implements VirtualMemory {
     const off = low & 0xfff;
     const j = (low >>> 12) & this.l1Mask;
     if (this.readTags[j] === virt - off) return this.linear.getUint8((this.readOffsets[j]! >>> 0) + off);
-    return this.read8Slot(virt);
+    return this.readMiss(virt, 1);
   }
 
   /** Reads a little-endian 16-bit value (split when it crosses a page). */
@@ -349,7 +308,7 @@ export class X86VirtualMemory implements VirtualMemory {
     if (this.readTags[j] === virt - off && off <= 4094) {
       return this.linear.getUint16((this.readOffsets[j]! >>> 0) + off, true);
     }
-    return this.read16Slot(virt);
+    return this.readMiss(virt, 2);
   }
 
   /** Reads an unsigned little-endian 32-bit value (split when it crosses a page). */
@@ -360,7 +319,13 @@ export class X86VirtualMemory implements VirtualMemory {
     if (this.readTags[j] === virt - off && off <= 4092) {
       return this.linear.getUint32((this.readOffsets[j]! >>> 0) + off, true);
     }
-    return this.read32Slot(virt);
+    return this.readMiss(virt, 4);
+  }
+
+  /** Reads an unsigned little-endian 64-bit value. */
+  read64(virt: number): bigint {
+    const phys = this.physSlow(virt, 8, Access.Read);
+    return phys >= 0 ? this.mem.read64(phys) : BigInt(this.read32(virt)) | (BigInt(this.read32(virt + 4)) << 32n);
   }
 
   /** Writes a byte (sets D in the PTE). */
@@ -372,7 +337,7 @@ export class X86VirtualMemory implements VirtualMemory {
       this.linear.setUint8((this.writeOffsets[j]! >>> 0) + off, value);
       return;
     }
-    this.write8Slot(virt, value);
+    this.writeMiss(virt, 1, value);
   }
 
   /** Writes a 16-bit value; a crossing write faults before writing anything if either page refuses it. */
@@ -384,7 +349,7 @@ export class X86VirtualMemory implements VirtualMemory {
       this.linear.setUint16((this.writeOffsets[j]! >>> 0) + off, value, true);
       return;
     }
-    this.write16Slot(virt, value);
+    this.writeMiss(virt, 2, value);
   }
 
   /** Writes a 32-bit value; a crossing write faults before writing anything if either page refuses it. */
@@ -392,60 +357,12 @@ export class X86VirtualMemory implements VirtualMemory {
     const low = virt >>> 0;
     const off = low & 0xfff;
     const j = (low >>> 12) & this.l1Mask;
+    // A value in [-2^31, 2^32), as the physical memory accepts: stored as its low 32 bits.
     if (this.writeTags[j] === virt - off && off <= 4092 && (value >>> 0 === value || (value | 0) === value)) {
       this.linear.setUint32((this.writeOffsets[j]! >>> 0) + off, value, true);
       return;
     }
-    this.write32Slot(virt, value);
-  }
-
-  /** Reads an unsigned little-endian 64-bit value. */
-  read64(virt: number): bigint {
-    const phys = this.physSlow(virt, 8, Access.Read);
-    return phys >= 0 ? this.mem.read64(phys) : BigInt(this.read32(virt)) | (BigInt(this.read32(virt + 4)) << 32n);
-  }
-
-  /** Writes a byte (sets D in the PTE). */
-  private write8Slot(virt: number, value: number): void {
-    const low = virt >>> 0;
-    const off = low & 0xfff;
-    const vpn = (virt - off) * 0.000244140625;
-    const j = (low >>> 12) & this.l1Mask;
-    const e = this.l1Write;
-    if (e[j * L1_STRIDE + 2] === vpn && (value & 0xff) === value) {
-      this.l1WriteViews[j]!.setUint8(e[j * L1_STRIDE + 3]! + off, value);
-      return;
-    }
-    this.write8Other(virt, value);
-  }
-
-  /** Writes a 16-bit value; a crossing write faults before writing anything if either page refuses it. */
-  private write16Slot(virt: number, value: number): void {
-    const low = virt >>> 0;
-    const off = low & 0xfff;
-    const vpn = (virt - off) * 0.000244140625;
-    const j = (low >>> 12) & this.l1Mask;
-    const e = this.l1Write;
-    if (e[j * L1_STRIDE + 2] === vpn && off <= 4094 && (value & 0xffff) === value) {
-      this.l1WriteViews[j]!.setUint16(e[j * L1_STRIDE + 3]! + off, value, true);
-      return;
-    }
-    this.write16Other(virt, value);
-  }
-
-  /** Writes a 32-bit value; a crossing write faults before writing anything if either page refuses it. */
-  private write32Slot(virt: number, value: number): void {
-    const low = virt >>> 0;
-    const off = low & 0xfff;
-    const vpn = (virt - off) * 0.000244140625;
-    const j = (low >>> 12) & this.l1Mask;
-    const e = this.l1Write;
-    // A value in [-2^31, 2^32), as the physical memory accepts: stored as its low 32 bits.
-    if (e[j * L1_STRIDE + 2] === vpn && off <= 4092 && (value >>> 0 === value || (value | 0) === value)) {
-      this.l1WriteViews[j]!.setUint32(e[j * L1_STRIDE + 3]! + off, value, true);
-      return;
-    }
-    this.write32Other(virt, value);
+    this.writeMiss(virt, 4, value);
   }
 
   /** Writes a 64-bit value; a crossing write faults before writing anything if either page refuses it. */
@@ -455,74 +372,75 @@ export class X86VirtualMemory implements VirtualMemory {
     else this.writeCrossing(virt, 8, BigInt.asUintN(64, value));
   }
 
-  // The other paths: the L1 frame (a page without a direct view) or the MMU, then the physical memory, which
-  // validates values. Each ends in one call to the physical memory whichever way the address was translated.
-  // A slot whose view is still pending (filled by a miss) gets it looked up here, so the next access takes the view.
-
-  private read8Other(virt: number): number {
+  /** Tiers 2 and 3 of a read of `width` (1, 2 or 4) bytes. */
+  private readMiss(virt: number, width: number): number {
     const off = virt & 0xfff;
-    const vpn = (virt - off) * 0.000244140625;
+    const vpn = (virt - off) * 0.000244140625; // / 4096, exact; fractional when virt is, and then matches no tag
     const j = vpn & this.l1Mask;
     const e = this.l1Read;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
-    return this.mem.read8(e[i] === vpn ? e[i + 1]! + off : this.physSlow(virt, 1, Access.Read));
+    if (off <= 4096 - width) {
+      if (e[i + 2] === vpn) {
+        const view = this.l1ReadViews[j]!;
+        const at = e[i + 3]! + off;
+        return width === 4 ? view.getUint32(at, true) : width === 2 ? view.getUint16(at, true) : view.getUint8(at);
+      }
+      if (e[i] === vpn) {
+        if (e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
+        return this.readPhysical(e[i + 1]! + off, width);
+      }
+    }
+    const phys = this.physSlow(virt, width, Access.Read);
+    if (phys >= 0) return this.readPhysical(phys, width);
+    // Crossing a page: two halves, low first (each faults on its own page).
+    const half = width >>> 1;
+    const lowHalf = half === 2 ? this.read16(virt) : this.read8(virt);
+    const highHalf = half === 2 ? this.read16(virt + 2) : this.read8(virt + 1);
+    return (lowHalf + highHalf * 2 ** (8 * half)) >>> 0;
   }
 
-  private read16Other(virt: number): number {
-    const off = virt & 0xfff;
-    const vpn = (virt - off) * 0.000244140625;
-    const j = vpn & this.l1Mask;
-    const e = this.l1Read;
-    const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
-    const phys = e[i] === vpn && off <= 4094 ? e[i + 1]! + off : this.physSlow(virt, 2, Access.Read);
-    return phys >= 0 ? this.mem.read16(phys) : this.read8(virt) | (this.read8(virt + 1) << 8);
+  private readPhysical(phys: number, width: number): number {
+    const mem = this.mem;
+    return width === 4 ? mem.read32(phys) : width === 2 ? mem.read16(phys) : mem.read8(phys);
   }
 
-  private read32Other(virt: number): number {
-    const off = virt & 0xfff;
-    const vpn = (virt - off) * 0.000244140625;
-    const j = vpn & this.l1Mask;
-    const e = this.l1Read;
-    const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1ReadIndex, j);
-    const phys = e[i] === vpn && off <= 4092 ? e[i + 1]! + off : this.physSlow(virt, 4, Access.Read);
-    return phys >= 0 ? this.mem.read32(phys) : (this.read16(virt) | (this.read16(virt + 2) << 16)) >>> 0;
-  }
-
-  private write8Other(virt: number, value: number): void {
+  /** Tiers 2 and 3 of a write of `width` (1, 2 or 4) bytes. */
+  private writeMiss(virt: number, width: number, value: number): void {
     const off = virt & 0xfff;
     const vpn = (virt - off) * 0.000244140625;
     const j = vpn & this.l1Mask;
     const e = this.l1Write;
     const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
-    this.mem.write8(e[i] === vpn ? e[i + 1]! + off : this.physSlow(virt, 1, Access.Write), value);
+    if (off <= 4096 - width) {
+      if (e[i + 2] === vpn && storesUnchanged(width, value)) {
+        const view = this.l1WriteViews[j]!;
+        const at = e[i + 3]! + off;
+        if (width === 4) view.setUint32(at, value, true);
+        else if (width === 2) view.setUint16(at, value, true);
+        else view.setUint8(at, value);
+        return;
+      }
+      if (e[i] === vpn) {
+        if (e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
+        this.writePhysical(e[i + 1]! + off, width, value);
+        return;
+      }
+    }
+    const phys = this.physSlow(virt, width, Access.Write);
+    if (phys >= 0) {
+      this.writePhysical(phys, width, value);
+      return;
+    }
+    const bits = 8 * width;
+    checkInteger("value", value, -(2 ** (bits - 1)), 2 ** bits - 1);
+    this.writeCrossing(virt, width, BigInt(width === 4 ? value >>> 0 : value & 0xffff));
   }
 
-  private write16Other(virt: number, value: number): void {
-    const off = virt & 0xfff;
-    const vpn = (virt - off) * 0.000244140625;
-    const j = vpn & this.l1Mask;
-    const e = this.l1Write;
-    const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
-    const phys = e[i] === vpn && off <= 4094 ? e[i + 1]! + off : this.physSlow(virt, 2, Access.Write);
-    if (phys >= 0) this.mem.write16(phys, value);
-    else this.writeCrossing(virt, 2, BigInt(value & 0xffff));
-  }
-
-  private write32Other(virt: number, value: number): void {
-    const off = virt & 0xfff;
-    const vpn = (virt - off) * 0.000244140625;
-    const j = vpn & this.l1Mask;
-    const e = this.l1Write;
-    const i = j * L1_STRIDE;
-    if (e[i] === vpn && e[i + 3] === VIEW_PENDING) this.tlb.resolveView(this.l1WriteIndex, j);
-    const phys = e[i] === vpn && off <= 4092 ? e[i + 1]! + off : this.physSlow(virt, 4, Access.Write);
-    if (phys >= 0) this.mem.write32(phys, value);
-    else this.writeCrossing(virt, 4, BigInt(value >>> 0));
+  private writePhysical(phys: number, width: number, value: number): void {
+    const mem = this.mem;
+    if (width === 4) mem.write32(phys, value);
+    else if (width === 2) mem.write16(phys, value);
+    else mem.write8(phys, value);
   }
 
   /**
@@ -613,4 +531,10 @@ export class X86VirtualMemory implements VirtualMemory {
       done += chunk;
     }
   }
+}
+
+/** True when a write of `width` bytes stores `value` exactly as the physical memory would (no validation needed). */
+function storesUnchanged(width: number, value: number): boolean {
+  if (width === 4) return value >>> 0 === value || (value | 0) === value;
+  return (value & (width === 2 ? 0xffff : 0xff)) === value;
 }
