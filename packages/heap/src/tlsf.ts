@@ -440,12 +440,9 @@ export class Tlsf {
     const headAt = base + HEADS_AT + index * 4;
     const head = memory.read32(headAt);
     if (head !== 0) {
+      // Range-checked, not read back: writing the old head's previous-free link overwrites whatever was there.
       this.checkLink(head, 0, `the head of free list ${index}`);
-      const link = base + head * GRANULE + PREV_FREE;
-      if (memory.read32(link) !== 0) {
-        this.corrupt(head, `the head of free list ${index} has a previous-free link (${memory.read32(link)})`);
-      }
-      memory.write32(link, block);
+      memory.write32(base + head * GRANULE + PREV_FREE, block);
     } else {
       const fl = index >>> SL_SHIFT;
       const slAt = base + SL_MAPS_AT + fl * 4;
