@@ -15,8 +15,8 @@ const REGS_BASE = FB_BASE + 0x4000;
 const ROM_BASE = 4 * GiB - 0x1000;
 const HIGH_END = 4 * GiB + 0x4_0000;
 
-function build() {
-  const machine = new Machine({ ramSize: LOW_END + 0x4_0000, lowMemoryTop: LOW_END });
+function build(lowRam: "linear" | "chunked" = "linear") {
+  const machine = new Machine({ ramSize: LOW_END + 0x4_0000, lowMemoryTop: LOW_END, lowRam });
   const fb = new Uint8Array(FB_SIZE);
   const rom = new Uint8Array(0x1000);
   const fbRegion = machine.addressMap.addRegion(FB_BASE, FB_SIZE, { kind: "ram", name: "fb", bytes: fb });
@@ -40,9 +40,9 @@ const anyAddress = fc.oneof(
   fc.integer({ min: ROM_BASE - 0x1000, max: HIGH_END + 0x1000 }),
 );
 
-describe("PhysicalBus.directView", () => {
+describe.each(["linear", "chunked"] as const)("PhysicalBus.directView, low RAM %s", (lowRam) => {
   it("bytes read through a view equal read8 at every offset of the page, in RAM and device RAM", () => {
-    const { memory } = build();
+    const { memory } = build(lowRam);
     const slot = { offset: -1 };
     fc.assert(
       fc.property(
@@ -53,7 +53,9 @@ describe("PhysicalBus.directView", () => {
           const v = view(memory, probe, false, slot);
           if (v === null) return;
           const page = probe - (probe % 0x1000);
-          for (let i = 0; i < 0x1000; i++) expect(v.getUint8(slot.offset + i)).toBe(memory.read8(page + i));
+          const through = Array.from({ length: 0x1000 }, (_, i) => v.getUint8(slot.offset + i));
+          const bus = Array.from({ length: 0x1000 }, (_, i) => memory.read8(page + i));
+          expect(through).toEqual(bus);
         },
       ),
       { numRuns: 60 },
@@ -61,7 +63,7 @@ describe("PhysicalBus.directView", () => {
   });
 
   it("writes through a view land in RAM and device memory as write8s would", () => {
-    const { memory, fb, rom } = build();
+    const { memory, fb, rom } = build(lowRam);
     const slot = { offset: -1 };
     fc.assert(
       fc.property(anyAddress, fc.integer({ min: 0, max: 0xffff_ffff }), (address, value) => {
@@ -78,29 +80,42 @@ describe("PhysicalBus.directView", () => {
     );
   });
 
-  it("is null for registers, holes, a device page cut by the region's end, and unwritten RAM read", () => {
-    const { machine, memory } = build();
+  it("is null for registers, holes and a device page cut by the region's end", () => {
+    const { machine, memory } = build(lowRam);
     const slot = { offset: 0 };
     expect(view(memory, REGS_BASE + 4, false, slot)).toBeNull();
     expect(view(memory, REGS_BASE + 4, true, slot)).toBeNull();
     expect(view(memory, REGS_BASE + 0x2000, true, slot)).toBeNull(); // hole
     expect(view(memory, HIGH_END + 0x10, true, slot)).toBeNull(); // hole above high RAM
     expect(view(memory, FB_BASE + 0x3000, true, slot)).toBeNull(); // only 0x800 bytes of that page are fb
-    expect(view(memory, FB_BASE + 0x2fff, true, slot)).not.toBeNull();
-    expect(view(memory, 0x12_3456, false, slot)).toBeNull(); // never written: no memory allocated for a read
+    expect(view(memory, FB_BASE + 0x2fff, true, slot) === null).toBe(false);
     expect(machine.stats.ramChunksAllocated).toBe(0);
   });
 
-  it("forWrite allocates an unwritten RAM chunk; later reads get the same view", () => {
-    const { machine, memory } = build();
+  it("a read of never-written high RAM gets no view and allocates nothing; forWrite allocates the chunk", () => {
+    const { machine, memory } = build(lowRam);
     const slot = { offset: 0 };
+    expect(view(memory, 4 * GiB + 0x2_1234, false, slot)).toBeNull();
+    expect(machine.stats.ramChunksAllocated).toBe(0);
     const w = view(memory, 4 * GiB + 0x2_1234, true, slot);
-    expect(w).not.toBeNull();
+    expect(w === null).toBe(false);
     expect(slot.offset).toBe(0x1000); // chunk 2 of high RAM starts at 4 GiB + 0x2_0000
     expect(machine.stats.ramChunksAllocated).toBe(1);
-    expect(view(memory, 4 * GiB + 0x2_1fff, false, slot)).toBe(w);
-    expect(view(memory, 0x5_0000, true, slot)).not.toBeNull();
-    expect(slot.offset).toBe(0);
+    expect(view(memory, 4 * GiB + 0x2_1fff, false, slot) === w).toBe(true);
+  });
+
+  it("forWrite counts a never-written low-RAM chunk once; the page's offset is its place in the view", () => {
+    const { machine, memory } = build(lowRam);
+    const slot = { offset: -1 };
+    const w = view(memory, 0x5_1234, true, slot);
+    expect(w === null).toBe(false);
+    // One buffer: the page's physical address; chunks: its offset in the 64 KiB chunk.
+    expect(slot.offset).toBe(lowRam === "linear" ? 0x5_1000 : 0x1000);
+    expect(machine.stats.ramChunksAllocated).toBe(1);
+    expect(view(memory, 0x5_ffff, true, slot) === w).toBe(true);
+    expect(machine.stats.ramChunksAllocated).toBe(1);
+    w!.setUint8(slot.offset + 0xfff, 0x42);
+    expect(memory.read8(0x5_ffff)).toBe(0x42);
   });
 
   it("gives the page's offset inside a large chunk far above 4 GiB (1 TiB machine, 1 MiB chunks)", () => {
@@ -118,7 +133,7 @@ describe("PhysicalBus.directView", () => {
 
 describe("PhysicalBus.onTopologyChange", () => {
   it("fires when a region is added, moved or removed, and when a RAM chunk is given back", () => {
-    const { machine, memory, fbRegion } = build();
+    const { machine, memory, fbRegion } = build("chunked");
     let calls = 0;
     const off = memory.onTopologyChange!(() => calls++);
     const regs = machine.addressMap.addRegion(0xa000_0000, 0x1000, {
@@ -145,6 +160,29 @@ describe("PhysicalBus.onTopologyChange", () => {
     off();
     fbRegion.moveTo(FB_BASE);
     expect(calls).toBe(5);
+  });
+
+  it("one-buffer low RAM fires only when a chunk handed out for writing is zeroed whole", () => {
+    const { machine, memory } = build("linear");
+    let calls = 0;
+    memory.onTopologyChange!(() => calls++);
+    memory.write8(0x3_0000, 1);
+    memory.fill(0x3_0000, 0x1_0000, 0); // written through the bus only: counted back, no view to drop
+    expect(machine.stats.ramChunksAllocated).toBe(0);
+    expect(calls).toBe(0);
+    const slot = { offset: 0 };
+    const w = view(memory, 0x4_2000, true, slot)!;
+    w.setUint32(slot.offset + 8, 0xdead_beef, true);
+    memory.fill(0x4_0000, 0x8000, 0); // half the chunk: it stays counted
+    expect(calls).toBe(0);
+    expect(machine.stats.ramChunksAllocated).toBe(1);
+    memory.fill(0x4_0000, 0x1_0000, 0); // whole: holders of writable views must ask again
+    expect(calls).toBe(1);
+    expect(machine.stats.ramChunksAllocated).toBe(0);
+    expect(memory.read32(0x4_2008)).toBe(0);
+    // The view itself stays valid: it still shows the RAM.
+    memory.write32(0x4_2008, 0x1234_5678);
+    expect(w.getUint32(slot.offset + 8, true)).toBe(0x1234_5678);
   });
 
   it("after a move, a fresh view shows the region at its new place and the old address is a hole", () => {

@@ -31,7 +31,18 @@ export {
   type PhysicalLayout,
   ramRanges,
 } from "./layout.js";
+export { CHUNK_CLEAN, CHUNK_LENT, CHUNK_WRITTEN, LinearRam } from "./linear-ram.js";
 export { Machine, type MachineOptions, type MachineStats } from "./machine.js";
 export { PhysicalBus, type UnbackedCounters } from "./physical-bus.js";
 export { PORT_COUNT, type PortCounters, PortSpace } from "./port-io.js";
+export {
+  DEFAULT_ARENA_SIZE,
+  DEFAULT_ARENA_WRITE_BUDGET,
+  type HostAllocator,
+  type RamArena,
+  RamArenas,
+  type RamSlice,
+  sharedRamArenas,
+} from "./ram-arena.js";
+export { RamBank } from "./ram-bank.js";
 export { chunkShiftFor, MAX_CHUNK_COUNT, MAX_CHUNK_SHIFT, MIN_CHUNK_SHIFT, SparseRam } from "./sparse-ram.js";

@@ -22,7 +22,7 @@ describe("Machine construction", () => {
 
   it("a 1 TiB machine builds with a table of at most 2^20 chunks and its last byte of RAM works", () => {
     const before = process.memoryUsage().arrayBuffers;
-    const machine = new Machine({ ramSize: TiB });
+    const machine = new Machine({ ramSize: TiB, lowRam: "chunked" });
     // Host buffers for RAM: only the two shared all-zero chunks (64 KiB low, 1 MiB high).
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(4 * MiB);
     expect(machine.lowRam.chunkCount).toBe(3 * 2 ** 14);
@@ -32,6 +32,36 @@ describe("Machine construction", () => {
     machine.memory.write8(last, 0x5a);
     expect(machine.memory.read8(last)).toBe(0x5a);
     expect(machine.stats.ramChunksAllocated).toBe(1);
+  });
+
+  it("by default low RAM is one host buffer (memory.linearView) and RAM above 4 GiB is chunked", () => {
+    const machine = new Machine({ ramSize: 8 * GiB });
+    const memory = machine.memory;
+    const view = memory.linearView!;
+    expect(view.byteLength).toBe(3 * GiB);
+    expect(machine.lowRam.chunkCount).toBe(3 * 2 ** 14);
+    // Both edges of low RAM, the hole above it, and both ends of high RAM.
+    memory.write64(3 * GiB - 8, 0x0102_0304_0506_0708n);
+    expect(view.getBigUint64(3 * GiB - 8, true)).toBe(0x0102_0304_0506_0708n);
+    expect(memory.read32(3 * GiB - 2)).toBe(0xffff_0102); // the last two bytes of RAM, then the hole
+    expect(memory.read32(3 * GiB)).toBe(0xffff_ffff);
+    memory.write32(HIGH_RAM_BASE, 0xcafe_f00d);
+    memory.write32(HIGH_RAM_BASE + 5 * GiB - 4, 0x600d_cafe);
+    expect(memory.read32(HIGH_RAM_BASE)).toBe(0xcafe_f00d);
+    expect(memory.read32(HIGH_RAM_BASE + 5 * GiB - 4)).toBe(0x600d_cafe);
+    expect(machine.stats.ramChunksAllocated).toBe(3);
+    // A copy from high RAM into low RAM lands in the buffer.
+    memory.copy(0x10_0000, HIGH_RAM_BASE, 4);
+    expect(view.getUint32(0x10_0000, true)).toBe(0xcafe_f00d);
+  });
+
+  it('lowRam: "chunked" keeps RAM below the hole in 64 KiB chunks and offers no linearView', () => {
+    const machine = new Machine({ ramSize: 64 * MiB, lowRam: "chunked" });
+    expect(machine.memory.linearView).toBeUndefined();
+    machine.memory.write32(0x1_fffe, 0xa1b2_c3d4); // straddles two chunks
+    expect(machine.memory.read32(0x1_fffe)).toBe(0xa1b2_c3d4);
+    expect(machine.stats.ramChunksAllocated).toBe(2);
+    expect(machine.stats.ramBytesAllocated).toBe(2 * 64 * 1024);
   });
 
   it("a machine smaller than the low-memory top has no RAM above 4 GiB", () => {
@@ -60,6 +90,7 @@ describe("Machine construction", () => {
     [{ ramSize: 8 * MiB, lowMemoryTop: 3 * GiB + 1 }, "lowMemoryTop"],
     [{ ramSize: 8 * MiB, lowMemoryTop: 4 * GiB }, "lowMemoryTop"],
     [{ ramSize: 8 * MiB, strict: 1 as unknown as boolean }, "strict"],
+    [{ ramSize: 8 * MiB, lowRam: "flat" as unknown as "linear" }, "lowRam"],
   ])("bad options %o are refused, naming %s", (options, argument) => {
     let error: unknown;
     try {

@@ -18,8 +18,10 @@ import {
   MSI_WINDOW_SIZE,
   type PhysicalLayout,
 } from "./layout.js";
+import type { LinearRam } from "./linear-ram.js";
 import { PhysicalBus } from "./physical-bus.js";
 import { PortSpace } from "./port-io.js";
+import { sharedRamArenas } from "./ram-arena.js";
 import type { SparseRam } from "./sparse-ram.js";
 
 /** How to build a {@link Machine}. */
@@ -30,6 +32,13 @@ export interface MachineOptions {
   readonly strict?: boolean;
   /** Top of RAM below 4 GiB (start of the PCI hole): a multiple of 16 MiB up to 3.5 GiB. Default 3 GiB. */
   readonly lowMemoryTop?: number;
+  /**
+   * Where RAM below the PCI hole lives. `"linear"` (the default): in one host buffer whose pages the host OS
+   * commits on first write, which makes accesses fastest and gives `memory.linearView`; if the host refuses the
+   * buffer, in chunks after all. `"chunked"`: in 64 KiB chunks allocated on first write (and freed when zeroed
+   * whole), as RAM above 4 GiB always is.
+   */
+  readonly lowRam?: "linear" | "chunked";
 }
 
 /** A snapshot of the machine's counters. */
@@ -52,14 +61,14 @@ export interface MachineStats {
 }
 
 /**
- * The simulated board: sparse RAM laid out like a PC (below the PCI hole, the rest above 4 GiB), the physical
- * address map where devices register MMIO windows, the I/O port space, interrupt delivery (pin lines and MSI), and
- * the firmware memory map. Construction allocates almost nothing, whatever the RAM size.
+ * The simulated board: RAM laid out like a PC (below the PCI hole, the rest above 4 GiB), the physical address map
+ * where devices register MMIO windows, the I/O port space, interrupt delivery (pin lines and MSI), and the firmware
+ * memory map. Construction commits almost no host memory, whatever the RAM size: RAM takes memory as it is written.
  */
 export class Machine {
   readonly layout: PhysicalLayout;
-  /** RAM below the PCI hole, addressed from physical 0. */
-  readonly lowRam: SparseRam;
+  /** RAM below the PCI hole, addressed from physical 0: in one host buffer, or in chunks (see `options.lowRam`). */
+  readonly lowRam: LinearRam | SparseRam;
   /** RAM from 4 GiB (offset 0 is physical 4 GiB), or null when all RAM fits below the hole. */
   readonly highRam: SparseRam | null;
   readonly addressMap: AddressMap;
@@ -82,9 +91,13 @@ export class Machine {
     }
     const strict = options.strict ?? false;
     if (typeof strict !== "boolean") throw new InvalidArgumentError("strict", strict, "must be a boolean");
+    const lowRam = options.lowRam ?? "linear";
+    if (lowRam !== "linear" && lowRam !== "chunked") {
+      throw new InvalidArgumentError("lowRam", lowRam, 'must be "linear" or "chunked"');
+    }
     this.layout = buildPhysicalLayout(options.ramSize, options.lowMemoryTop ?? DEFAULT_LOW_MEMORY_TOP);
     this.addressMap = new AddressMap(this.layout);
-    this.#bus = new PhysicalBus(this.addressMap, strict);
+    this.#bus = new PhysicalBus(this.addressMap, strict, lowRam === "linear" ? sharedRamArenas : null);
     this.lowRam = this.#bus.lowRam;
     this.highRam = this.#bus.highRam;
     this.memory = this.#bus;

@@ -35,8 +35,8 @@ class LoggingRegisters implements MmioHandler {
   }
 }
 
-function buildMachine(strict = false) {
-  const machine = new Machine({ ramSize: LOW_END + 0x4_0000, lowMemoryTop: LOW_END, strict });
+function buildMachine(strict = false, lowRam: "linear" | "chunked" = "linear") {
+  const machine = new Machine({ ramSize: LOW_END + 0x4_0000, lowMemoryTop: LOW_END, strict, lowRam });
   const fb = new Uint8Array(FB_SIZE);
   const rom = new Uint8Array(0x1000);
   const regs = new LoggingRegisters(REGS_SIZE);
@@ -134,11 +134,12 @@ function writeWidth(memory: Machine["memory"], address: number, width: number, v
   else memory.write8(address, Number(value));
 }
 
-describe("physical memory against a byte-map reference", () => {
+// Low RAM in one host buffer (the default) and in 64 KiB chunks (what a host that refuses the buffer gets).
+describe.each(["linear", "chunked"] as const)("physical memory against a byte-map reference, low RAM %s", (lowRam) => {
   it("reads, writes, fills, copies and bulk transfers of every width agree with the reference across chunk, region and hole boundaries", () => {
     fc.assert(
       fc.property(fc.array(arbOp, { minLength: 1, maxLength: 40 }), (ops) => {
-        const { memory } = buildMachine();
+        const { memory } = buildMachine(false, lowRam);
         const ref = new Reference();
         for (const o of ops) {
           switch (o.op) {
@@ -200,7 +201,7 @@ describe("physical memory against a byte-map reference", () => {
       spans(o).some(([start, length]) => Array.from({ length }, (_, i) => start + i).some((a) => !backed(a)));
     fc.assert(
       fc.property(fc.array(arbOp, { minLength: 1, maxLength: 30 }), (ops) => {
-        const { memory, regs } = buildMachine(true);
+        const { memory, regs } = buildMachine(true, lowRam);
         const ref = new Reference();
         for (const o of ops) {
           if (touchesHole(o)) {
@@ -241,7 +242,7 @@ describe("physical memory against a byte-map reference", () => {
   });
 
   it("RAM more than 4 GiB above 4 GiB (offsets past 2^32) agrees with a byte map at every width", () => {
-    const machine = new Machine({ ramSize: 12 * GiB, lowMemoryTop: 16 * MiB });
+    const machine = new Machine({ ramSize: 12 * GiB, lowMemoryTop: 16 * MiB, lowRam });
     const memory = machine.memory;
     const top = machine.layout.highRamEnd;
     const around = [8 * GiB, 8 * GiB + 0x1_0000, top - 0x1_0000, top - 8, 12 * GiB + 0x1234_5678];
@@ -291,7 +292,7 @@ describe("physical memory against a byte-map reference", () => {
         fc.integer({ min: -200, max: 200 }),
         fc.integer({ min: 0, max: 400 }),
         (source, shift, length) => {
-          const { memory } = buildMachine();
+          const { memory } = buildMachine(false, lowRam);
           const destination = source + shift;
           const base = 0x1_0000 - 600;
           const data = Uint8Array.from({ length: 1400 }, (_, i) => (i * 7 + 3) & 0xff);
@@ -471,9 +472,9 @@ describe("backing", () => {
   });
 });
 
-describe("sparse RAM through physical memory", () => {
+describe.each(["linear", "chunked"] as const)("RAM accounting through physical memory, low RAM %s", (lowRam) => {
   it("never-written RAM reads zeros and zero writes or fills of untouched chunks allocate nothing", () => {
-    const machine = new Machine({ ramSize: 64 * MiB });
+    const machine = new Machine({ ramSize: 64 * MiB, lowRam });
     const memory = machine.memory;
     expect(memory.read64(0x123_4567)).toBe(0n);
     memory.write32(0x20_0000, 0);
@@ -492,7 +493,7 @@ describe("sparse RAM through physical memory", () => {
   it.each([1, 2, 4, 8])(
     "first writes of width %i into many fresh chunks (the pool growing under them) all read back, low and high",
     (width) => {
-      const machine = new Machine({ ramSize: 4 * GiB + 64 * MiB, lowMemoryTop: 64 * MiB });
+      const machine = new Machine({ ramSize: 4 * GiB + 64 * MiB, lowMemoryTop: 64 * MiB, lowRam });
       const memory = machine.memory;
       const addresses = Array.from({ length: 200 }, (_, i) => [
         i * 0x1_0000 + i * 8,
@@ -517,7 +518,7 @@ describe("sparse RAM through physical memory", () => {
   );
 
   it("negative values from bitwise operators are stored as their two's complement", () => {
-    const machine = new Machine({ ramSize: 4 * MiB });
+    const machine = new Machine({ ramSize: 4 * MiB, lowRam });
     const memory = machine.memory;
     memory.write32(0x20_0000, 0x8000_0000 | 1);
     expect(memory.read32(0x20_0000)).toBe(0x8000_0001);
@@ -530,76 +531,79 @@ describe("sparse RAM through physical memory", () => {
   });
 });
 
-describe("bad arguments throw InvalidArgumentError and change nothing", () => {
-  const badAddresses = [Number.NaN, -1, 1.5, Number.POSITIVE_INFINITY, 2 ** 52, 2 ** 53];
-  const snapshot = (memory: Machine["memory"]) => {
-    const out = new Uint8Array(0x100);
-    memory.read(0x10_0000, out);
-    const fb = new Uint8Array(16);
-    memory.read(FB_BASE, fb);
-    return [Array.from(out), Array.from(fb)];
-  };
+describe.each(["linear", "chunked"] as const)(
+  "bad arguments throw InvalidArgumentError and change nothing, low RAM %s",
+  (lowRam) => {
+    const badAddresses = [Number.NaN, -1, 1.5, Number.POSITIVE_INFINITY, 2 ** 52, 2 ** 53];
+    const snapshot = (memory: Machine["memory"]) => {
+      const out = new Uint8Array(0x100);
+      memory.read(0x10_0000, out);
+      const fb = new Uint8Array(16);
+      memory.read(FB_BASE, fb);
+      return [Array.from(out), Array.from(fb)];
+    };
 
-  it.each(badAddresses)("address %s is refused by every access", (address) => {
-    const { machine, memory, regs } = buildMachine();
-    memory.write32(0x10_0000, 0x12345678);
-    const before = snapshot(memory);
-    const stats = machine.stats;
-    const calls: (() => unknown)[] = [
-      () => memory.read8(address),
-      () => memory.read16(address),
-      () => memory.read32(address),
-      () => memory.read64(address),
-      () => memory.write8(address, 1),
-      () => memory.write16(address, 1),
-      () => memory.write32(address, 1),
-      () => memory.write64(address, 1n),
-      () => memory.fill(address, 4, 1),
-      () => memory.copy(address, 0x10_0000, 4),
-      () => memory.copy(0x10_0000, address, 4),
-      () => memory.read(address, new Uint8Array(4)),
-      () => memory.write(address, new Uint8Array(4)),
-      () => memory.backing(address),
-    ];
-    for (const call of calls) expect(call).toThrow(InvalidArgumentError);
-    expect(snapshot(memory)).toEqual(before);
-    expect(machine.stats).toEqual(stats);
-    expect(regs.log.length).toBe(0);
-  });
+    it.each(badAddresses)("address %s is refused by every access", (address) => {
+      const { machine, memory, regs } = buildMachine(false, lowRam);
+      memory.write32(0x10_0000, 0x12345678);
+      const before = snapshot(memory);
+      const stats = machine.stats;
+      const calls: (() => unknown)[] = [
+        () => memory.read8(address),
+        () => memory.read16(address),
+        () => memory.read32(address),
+        () => memory.read64(address),
+        () => memory.write8(address, 1),
+        () => memory.write16(address, 1),
+        () => memory.write32(address, 1),
+        () => memory.write64(address, 1n),
+        () => memory.fill(address, 4, 1),
+        () => memory.copy(address, 0x10_0000, 4),
+        () => memory.copy(0x10_0000, address, 4),
+        () => memory.read(address, new Uint8Array(4)),
+        () => memory.write(address, new Uint8Array(4)),
+        () => memory.backing(address),
+      ];
+      for (const call of calls) expect(call).toThrow(InvalidArgumentError);
+      expect(snapshot(memory)).toEqual(before);
+      expect(machine.stats).toEqual(stats);
+      expect(regs.log.length).toBe(0);
+    });
 
-  it("accesses running past 2^52 are refused", () => {
-    const { memory } = buildMachine();
-    const last = 2 ** 52 - 1;
-    expect(memory.read8(last)).toBe(0xff);
-    expect(() => memory.read16(last)).toThrow(/runs past 2\^52/);
-    expect(() => memory.read64(2 ** 52 - 4)).toThrow(InvalidArgumentError);
-    expect(() => memory.write32(2 ** 52 - 2, 0)).toThrow(InvalidArgumentError);
-    expect(() => memory.fill(2 ** 52 - 2, 3, 0)).toThrow(InvalidArgumentError);
-    expect(() => memory.copy(0, 2 ** 52 - 2, 3)).toThrow(InvalidArgumentError);
-  });
+    it("accesses running past 2^52 are refused", () => {
+      const { memory } = buildMachine(false, lowRam);
+      const last = 2 ** 52 - 1;
+      expect(memory.read8(last)).toBe(0xff);
+      expect(() => memory.read16(last)).toThrow(/runs past 2\^52/);
+      expect(() => memory.read64(2 ** 52 - 4)).toThrow(InvalidArgumentError);
+      expect(() => memory.write32(2 ** 52 - 2, 0)).toThrow(InvalidArgumentError);
+      expect(() => memory.fill(2 ** 52 - 2, 3, 0)).toThrow(InvalidArgumentError);
+      expect(() => memory.copy(0, 2 ** 52 - 2, 3)).toThrow(InvalidArgumentError);
+    });
 
-  it("values out of range for the width, fractional or NaN are refused without writing", () => {
-    const { memory } = buildMachine();
-    const before = snapshot(memory);
-    const at = 0x10_0000;
-    for (const [call, name] of [
-      [() => memory.write8(at, 256), "write8 256"],
-      [() => memory.write8(at, -129), "write8 -129"],
-      [() => memory.write16(at, 0x1_0000), "write16 0x10000"],
-      [() => memory.write32(at, 2 ** 32), "write32 2^32"],
-      [() => memory.write32(at, -(2 ** 31) - 1), "write32 -2^31-1"],
-      [() => memory.write32(at, 1.5), "write32 1.5"],
-      [() => memory.write8(at, Number.NaN), "write8 NaN"],
-      [() => memory.write64(at, 2n ** 64n), "write64 2^64"],
-      [() => memory.write64(at, 1 as unknown as bigint), "write64 number"],
-      [() => memory.fill(at, 4, 256), "fill 256"],
-      [() => memory.fill(at, -1, 0), "fill length -1"],
-      [() => memory.fill(at, 1.5, 0), "fill length 1.5"],
-      [() => memory.copy(at, 0, Number.NaN), "copy NaN length"],
-      [() => memory.read(at, [1, 2] as unknown as Uint8Array), "read into array"],
-    ] as const) {
-      expect(call, name).toThrow(InvalidArgumentError);
-    }
-    expect(snapshot(memory)).toEqual(before);
-  });
-});
+    it("values out of range for the width, fractional or NaN are refused without writing", () => {
+      const { memory } = buildMachine(false, lowRam);
+      const before = snapshot(memory);
+      const at = 0x10_0000;
+      for (const [call, name] of [
+        [() => memory.write8(at, 256), "write8 256"],
+        [() => memory.write8(at, -129), "write8 -129"],
+        [() => memory.write16(at, 0x1_0000), "write16 0x10000"],
+        [() => memory.write32(at, 2 ** 32), "write32 2^32"],
+        [() => memory.write32(at, -(2 ** 31) - 1), "write32 -2^31-1"],
+        [() => memory.write32(at, 1.5), "write32 1.5"],
+        [() => memory.write8(at, Number.NaN), "write8 NaN"],
+        [() => memory.write64(at, 2n ** 64n), "write64 2^64"],
+        [() => memory.write64(at, 1 as unknown as bigint), "write64 number"],
+        [() => memory.fill(at, 4, 256), "fill 256"],
+        [() => memory.fill(at, -1, 0), "fill length -1"],
+        [() => memory.fill(at, 1.5, 0), "fill length 1.5"],
+        [() => memory.copy(at, 0, Number.NaN), "copy NaN length"],
+        [() => memory.read(at, [1, 2] as unknown as Uint8Array), "read into array"],
+      ] as const) {
+        expect(call, name).toThrow(InvalidArgumentError);
+      }
+      expect(snapshot(memory)).toEqual(before);
+    });
+  },
+);

@@ -11,11 +11,14 @@ import {
 } from "@ksim/core";
 import type { AddressMap, Region } from "./address-map.js";
 import { HIGH_RAM_BASE } from "./layout.js";
+import { CHUNK_CLEAN, CHUNK_LENT, LinearRam } from "./linear-ram.js";
+import { type RamArenas, sharedRamArenas } from "./ram-arena.js";
+import type { RamBank } from "./ram-bank.js";
 import { SparseRam } from "./sparse-ram.js";
 
-/** Low RAM (at most 3.5 GiB) always uses 64 KiB chunks, so the hot path shifts and masks by constants. */
-const LOW_SHIFT = 16;
-const LOW_MASK = 0xffff;
+/** Stand-ins for the fast-path fields when low RAM is chunked (its limits are then 0, so they are never read). */
+const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
+const EMPTY_STATE = new Uint8Array(0);
 
 const RAM_BACKING: MemoryBacking = Object.freeze({ kind: "ram" });
 const NO_BACKING: MemoryBacking = Object.freeze({ kind: "none" });
@@ -38,7 +41,7 @@ const COPY_BLOCK = 0x1_0000;
 interface Cursor {
   kind: number;
   /** The RAM bank (low or high) for RAM. */
-  ram: SparseRam | null;
+  ram: RamBank | null;
   /** Offset into the RAM bank or into the region. */
   offset: number;
   /** Bytes from the address to the end of this stretch. */
@@ -55,12 +58,14 @@ export interface UnbackedCounters {
 }
 
 /**
- * The physical address space of a machine as one `PhysicalMemory`: sparse RAM (low RAM below the PCI hole, the rest
+ * The physical address space of a machine as one `PhysicalMemory`: RAM (low RAM below the PCI hole, the rest
  * above 4 GiB), device regions from the {@link AddressMap}, and holes that read all ones and drop writes (or throw
  * `BusError` when `strict`).
  *
- * Hot path: an access that lies in RAM and inside one chunk costs a range check, a shift and a DataView access.
- * Everything else (high RAM, regions, holes, accesses crossing a chunk or a boundary, bad arguments) takes the
+ * Low RAM lives in one host buffer ({@link LinearRam}) when the host grants it, else in 64 KiB chunks
+ * ({@link SparseRam}); high RAM always lives in chunks. Hot path: an access that lies in one-buffer low RAM costs a
+ * range check and a DataView access at the address itself (a write also checks that its chunk is already
+ * counted). Everything else (chunked RAM, regions, holes, accesses crossing a boundary, bad arguments) takes the
  * general path, which validates and splits accesses that straddle a boundary into single bytes, low byte first.
  * Register regions get one access of the full width when it fits in the region (8 bytes: `read64`/`write64`, or
  * two 4-byte accesses, low half first).
@@ -70,13 +75,24 @@ export class PhysicalBus implements PhysicalMemory {
   // which widens their representation and measurably slows the hot path (about 15% on random reads).
 
   // Fast-path copies of the RAM geometry, set first.
-  declare private readonly lowViews: DataView[];
-  declare private readonly lowZero: DataView;
-  declare private readonly lowEnd: number;
-  /** `lowEnd - (width - 1)`: an access of that width starting below it ends in low RAM. */
+  /** One-buffer low RAM's view (byte i = physical i); an empty view when low RAM is chunked. */
+  declare private readonly lowView: DataView;
+  /** One-buffer low RAM's chunk states (non-zero: counted, so a write needs no accounting); empty when chunked. */
+  declare private readonly lowState: Uint8Array;
+  /**
+   * `lowEnd - (width - 1)` for one-buffer low RAM, else 0: an access of that width starting below it lies in
+   * low RAM, and with 0 every low-RAM access takes the general path (chunked low RAM).
+   */
+  declare private readonly lowLimit1: number;
   declare private readonly lowLimit2: number;
   declare private readonly lowLimit4: number;
   declare private readonly lowLimit8: number;
+  declare private readonly lowLinear: LinearRam | null;
+  declare private readonly lowEnd: number;
+  /** Chunked low RAM's views, zero chunk and end (an empty table and 0 in one-buffer mode), for the general path. */
+  declare private readonly chunkedLowViews: DataView[];
+  declare private readonly chunkedLowZero: DataView;
+  declare private readonly chunkedLowEnd: number;
   declare private readonly highViews: DataView[];
   declare private readonly highMask: number;
   declare private readonly highShift: number;
@@ -91,30 +107,43 @@ export class PhysicalBus implements PhysicalMemory {
   /** Subscribers to {@link onTopologyChange}. */
   declare private readonly topologyListeners: (() => void)[];
 
-  /** RAM below the PCI hole: [0, lowRamEnd). */
-  declare readonly lowRam: SparseRam;
+  /** RAM below the PCI hole: [0, lowRamEnd), in one host buffer or (when the host refuses one) in chunks. */
+  declare readonly lowRam: LinearRam | SparseRam;
   /** RAM from 4 GiB, or null on machines whose RAM fits below the hole. */
   declare readonly highRam: SparseRam | null;
   declare readonly map: AddressMap;
   /** When true, an access that hits nothing throws `BusError` before anything is read or written. */
   declare readonly strict: boolean;
   declare readonly counters: UnbackedCounters;
+  /**
+   * One-buffer low RAM's view: byte i is physical address i, for all of low RAM. `directView` returns this very
+   * object for every low-RAM page (also for never-written ones, which read zeros). Undefined when low RAM is chunked.
+   */
+  declare readonly linearView: DataView | undefined;
 
   /**
    * @param map the address map; its layout says how much RAM sits below the hole and above 4 GiB.
    * @param strict whether unbacked accesses throw `BusError`.
+   * @param arenas where one-buffer low RAM comes from; null keeps low RAM in 64 KiB chunks, as does a host that
+   *   refuses the buffer.
    */
-  constructor(map: AddressMap, strict = false) {
+  constructor(map: AddressMap, strict = false, arenas: RamArenas | null = sharedRamArenas) {
     const { layout } = map;
-    const lowRam = new SparseRam(layout.lowRamEnd);
-    if (lowRam.chunkShift !== LOW_SHIFT) throw new Error("low RAM must use 64 KiB chunks");
+    const lowEnd = layout.lowRamEnd;
+    const linear = arenas === null ? null : LinearRam.create(lowEnd, arenas);
+    const lowRam = linear ?? new SparseRam(lowEnd);
     const highRam = layout.highRamEnd > HIGH_RAM_BASE ? new SparseRam(layout.highRamEnd - HIGH_RAM_BASE) : null;
-    this.lowViews = lowRam.views;
-    this.lowZero = lowRam.zeroView;
-    this.lowEnd = layout.lowRamEnd;
-    this.lowLimit2 = layout.lowRamEnd - 1;
-    this.lowLimit4 = layout.lowRamEnd - 3;
-    this.lowLimit8 = layout.lowRamEnd - 7;
+    this.lowView = linear?.view ?? EMPTY_VIEW;
+    this.lowState = linear?.state ?? EMPTY_STATE;
+    this.lowLimit1 = linear === null ? 0 : lowEnd;
+    this.lowLimit2 = linear === null ? 0 : lowEnd - 1;
+    this.lowLimit4 = linear === null ? 0 : lowEnd - 3;
+    this.lowLimit8 = linear === null ? 0 : lowEnd - 7;
+    this.lowLinear = linear;
+    this.lowEnd = lowEnd;
+    this.chunkedLowViews = linear === null ? (lowRam as SparseRam).views : [];
+    this.chunkedLowZero = linear === null ? (lowRam as SparseRam).zeroView : EMPTY_VIEW;
+    this.chunkedLowEnd = linear === null ? lowEnd : 0;
     this.highViews = highRam?.views ?? [];
     this.highMask = highRam?.chunkMask ?? 0;
     this.highShift = highRam?.chunkShift ?? 0;
@@ -133,39 +162,36 @@ export class PhysicalBus implements PhysicalMemory {
     map.onChange = notify;
     lowRam.onRelease = notify;
     if (highRam !== null) highRam.onRelease = notify;
+    // Set (to undefined when chunked) either way, so that buses of both kinds share one V8 hidden class and the
+    // hot paths stay monomorphic in a process that has both.
+    this.linearView = linear?.view;
   }
 
   // ---- direct views (the optional fast-path capability of PhysicalMemory) ----
 
   /**
    * A view of the 4 KiB page holding `address` when it is RAM or lies wholly inside a RAM-like device region (see
-   * `DirectMemoryAccess.directView` in `@ksim/core`): the RAM chunk's DataView (chunks hold whole pages) or the
-   * region's, with the page's offset in it written to `slot.offset`. Null for register regions, holes, a page that
-   * straddles a region edge, and, for reads, RAM never written (its chunk is not allocated: the shared zero chunk
-   * must never be written through a view); `forWrite` allocates the chunk. Views stay valid until the next
+   * `DirectMemoryAccess.directView` in `@ksim/core`), with the page's offset in it written to `slot.offset`:
+   * - one-buffer low RAM: always {@link linearView}, with `slot.offset` = the page's address, also for pages never
+   *   written (they read zeros). `forWrite` counts the page's 64 KiB chunk as allocated: ask with it before
+   *   writing through the view, and write only through views asked for so (the accounting relies on it).
+   * - chunked RAM: the chunk's view (chunks hold whole pages); null for a read of a never-written chunk (there is
+   *   no memory to show, and the shared zero chunk must never be written); `forWrite` allocates the chunk.
+   * - RAM-like device regions: the region's view.
+   * Null for register regions, holes and a page that straddles a region edge. Views stay valid until the next
    * {@link onTopologyChange} notification. `address` must be a valid physical address (unchecked: a hot path).
    */
   directView(address: PhysAddr, forWrite: boolean, slot: DirectViewSlot): DataView | null {
     const a = address >>> 0;
-    if (a === address && a < this.lowEnd) {
+    if (a === address && a < this.lowLimit1) {
       if ((a | 0xfff) >= this.lowEnd) return null; // the page runs past low RAM (not on page-aligned layouts)
-      const index = a >>> LOW_SHIFT;
-      const view = forWrite ? this.lowRam.writableView(index) : this.lowViews[index]!;
-      if (view === this.lowZero) return null;
-      slot.offset = a & 0xf000;
-      return view;
+      if (forWrite && this.lowState[a >>> 16] !== CHUNK_LENT) this.lowLinear!.lend(a >>> 16);
+      slot.offset = a - (a & 0xfff);
+      return this.lowView;
     }
+    if (address < this.lowEnd) return this.lowRam.pageView(address, forWrite, slot);
     const offset = address - HIGH_RAM_BASE;
-    if (offset >= 0 && offset < this.highSize) {
-      const ram = this.highRam!;
-      const page = offset - (offset % 0x1000);
-      if (page + 0x1000 > this.highSize) return null;
-      const index = Math.floor(page * this.highInverse);
-      const view = forWrite ? ram.writableView(index) : this.highViews[index]!;
-      if (view === ram.zeroView) return null;
-      slot.offset = page & this.highMask; // exact for any integer below 2^53: the mask is below 2^24
-      return view;
-    }
+    if (offset >= 0 && offset < this.highSize) return this.highRam!.pageView(offset, forWrite, slot);
     const region = this.map.find(address);
     if (region === undefined || region.view === null) return null;
     const page = address - (address % 0x1000);
@@ -176,7 +202,10 @@ export class PhysicalBus implements PhysicalMemory {
 
   /**
    * Calls `listener` after every change that may make a direct view stale: a device region added, moved or
-   * removed, or a RAM chunk given back (zeroed whole by `fill`). Returns the unsubscribe function.
+   * removed, or RAM given back by zeroing a whole chunk with `fill`. For one-buffer low RAM only chunks handed out
+   * by `directView(..., forWrite = true)` notify: their views stay valid (the buffer never changes), but a holder
+   * that drops its views asks again with `forWrite` before its next write, which keeps the accounting exact.
+   * Returns the unsubscribe function.
    * @throws InvalidArgumentError if `listener` is not a function.
    */
   onTopologyChange(listener: () => void): () => void {
@@ -198,48 +227,30 @@ export class PhysicalBus implements PhysicalMemory {
 
   /** Reads a byte. @throws InvalidArgumentError for a bad address; BusError when strict and unbacked. */
   read8(address: PhysAddr): number {
+    // `a` is the address as a uint32: equal to it only for integers in [0, 2^32), and cheaper to index with.
     const a = address >>> 0;
-    if (a === address && a < this.lowEnd) return this.lowViews[a >>> LOW_SHIFT]!.getUint8(a & LOW_MASK);
+    if (a === address && a < this.lowLimit1) return this.lowView.getUint8(a);
     return this.readSlow(address, 1) | 0;
   }
 
   /** Reads a little-endian 16-bit value. Errors as {@link read8}. */
   read16(address: PhysAddr): number {
     const a = address >>> 0;
-    if (a === address && a < this.lowLimit2) {
-      const inChunk = a & LOW_MASK;
-      if (inChunk < LOW_MASK) return this.lowViews[a >>> LOW_SHIFT]!.getUint16(inChunk, true);
-    }
+    if (a === address && a < this.lowLimit2) return this.lowView.getUint16(a, true);
     return this.readSlow(address, 2) | 0;
   }
 
   /** Reads an unsigned little-endian 32-bit value. Errors as {@link read8}. */
   read32(address: PhysAddr): number {
-    // `a` is the address as a uint32: equal to it only for integers in [0, 2^32), and cheaper to index with.
     const a = address >>> 0;
-    if (a === address && a < this.lowLimit4) {
-      const inChunk = a & LOW_MASK;
-      const views = this.lowViews;
-      if (inChunk <= LOW_MASK - 3) return views[a >>> LOW_SHIFT]!.getUint32(inChunk, true);
-      // Straddles two chunks of low RAM: bytes from each, inline (no call keeps the caller's loop optimisable).
-      const here = views[a >>> LOW_SHIFT]!;
-      const next = views[(a >>> LOW_SHIFT) + 1]!;
-      const split = LOW_MASK + 1 - inChunk;
-      let value = 0;
-      for (let i = 0; i < 4; i++)
-        value |= (i < split ? here.getUint8(inChunk + i) : next.getUint8(i - split)) << (8 * i);
-      return value >>> 0;
-    }
+    if (a === address && a < this.lowLimit4) return this.lowView.getUint32(a, true);
     return this.read32High(address);
   }
 
   /** Reads an unsigned little-endian 64-bit value. Errors as {@link read8}. */
   read64(address: PhysAddr): bigint {
     const a = address >>> 0;
-    if (a === address && a < this.lowLimit8) {
-      const inChunk = a & LOW_MASK;
-      if (inChunk <= LOW_MASK - 7) return this.lowViews[a >>> LOW_SHIFT]!.getBigUint64(inChunk, true);
-    }
+    if (a === address && a < this.lowLimit8) return this.lowView.getBigUint64(a, true);
     return this.read64Slow(address);
   }
 
@@ -249,11 +260,10 @@ export class PhysicalBus implements PhysicalMemory {
    */
   write8(address: PhysAddr, value: number): void {
     const a = address >>> 0;
-    if (a === address && a < this.lowEnd && (value & 0xff) === value) {
-      const index = a >>> LOW_SHIFT;
-      const view = this.lowViews[index]!;
-      if (view !== this.lowZero) view.setUint8(a & LOW_MASK, value);
-      else if (value !== 0) this.lowRam.writableView(index).setUint8(a & LOW_MASK, value);
+    if (a === address && a < this.lowLimit1 && (value & 0xff) === value) {
+      // A chunk already counted takes the store directly; the first write to a chunk is counted first.
+      if (this.lowState[a >>> 16] !== CHUNK_CLEAN) this.lowView.setUint8(a, value);
+      else this.lowLinear!.writeValue(a, 1, value);
       return;
     }
     this.writeSlow(address, 1, value);
@@ -263,14 +273,10 @@ export class PhysicalBus implements PhysicalMemory {
   write16(address: PhysAddr, value: number): void {
     const a = address >>> 0;
     if (a === address && a < this.lowLimit2 && (value & 0xffff) === value) {
-      const inChunk = a & LOW_MASK;
-      if (inChunk < LOW_MASK) {
-        const index = a >>> LOW_SHIFT;
-        const view = this.lowViews[index]!;
-        if (view !== this.lowZero) view.setUint16(inChunk, value, true);
-        else if (value !== 0) this.lowRam.writableView(index).setUint16(inChunk, value, true);
-        return;
-      }
+      // A write that ends in the next chunk also takes the counting path, which counts both chunks.
+      if (this.lowState[a >>> 16] !== CHUNK_CLEAN && (a & 0xffff) < 0xffff) this.lowView.setUint16(a, value, true);
+      else this.lowLinear!.writeValue(a, 2, value);
+      return;
     }
     this.writeSlow(address, 2, value);
   }
@@ -282,14 +288,9 @@ export class PhysicalBus implements PhysicalMemory {
   write32(address: PhysAddr, value: number): void {
     const a = address >>> 0;
     if (a === address && a < this.lowLimit4 && (value >>> 0 === value || (value | 0) === value)) {
-      const inChunk = a & LOW_MASK;
-      if (inChunk <= LOW_MASK - 3) {
-        const index = a >>> LOW_SHIFT;
-        const view = this.lowViews[index]!;
-        if (view !== this.lowZero) view.setUint32(inChunk, value, true);
-        else if (value !== 0) this.lowRam.writableView(index).setUint32(inChunk, value, true);
-        return;
-      }
+      if (this.lowState[a >>> 16] !== CHUNK_CLEAN && (a & 0xffff) <= 0xfffc) this.lowView.setUint32(a, value, true);
+      else this.lowLinear!.writeValue(a, 4, value >>> 0);
+      return;
     }
     this.writeSlow(address, 4, value);
   }
@@ -302,14 +303,9 @@ export class PhysicalBus implements PhysicalMemory {
     }
     const a = address >>> 0;
     if (a === address && a < this.lowLimit8) {
-      const inChunk = a & LOW_MASK;
-      if (inChunk <= LOW_MASK - 7) {
-        const index = a >>> LOW_SHIFT;
-        const view = this.lowViews[index]!;
-        if (view !== this.lowZero) view.setBigUint64(inChunk, value, true);
-        else if (value !== 0n) this.lowRam.writableView(index).setBigUint64(inChunk, value, true);
-        return;
-      }
+      if (this.lowState[a >>> 16] !== CHUNK_CLEAN && (a & 0xffff) <= 0xfff8) this.lowView.setBigUint64(a, value, true);
+      else this.lowLinear!.writeValue64(a, value);
+      return;
     }
     this.write64Slow(address, value);
   }
@@ -330,7 +326,20 @@ export class PhysicalBus implements PhysicalMemory {
     return this.readOther(address, 4) >>> 0;
   }
 
+  /** Chunked low RAM inside one chunk, else validation and the general path. */
   private readOther(address: PhysAddr, width: 1 | 2 | 4): number {
+    const a = address >>> 0;
+    if (a === address && a < this.chunkedLowEnd - (width - 1)) {
+      const inChunk = a & 0xffff;
+      if (inChunk <= 0xffff - (width - 1)) {
+        const view = this.chunkedLowViews[a >>> 16]!;
+        return width === 4
+          ? view.getUint32(inChunk, true)
+          : width === 2
+            ? view.getUint16(inChunk, true)
+            : view.getUint8(inChunk);
+      }
+    }
     this.checkAccess(address, width);
     return this.readGeneral(address, width);
   }
@@ -361,14 +370,15 @@ export class PhysicalBus implements PhysicalMemory {
         return this.highViews[Math.floor(offset * this.highInverse)]!.getBigUint64(inChunk, true);
       }
     }
+    const a = address >>> 0;
+    if (a === address && a < this.chunkedLowEnd - 7 && (a & 0xffff) <= 0xfff8) {
+      return this.chunkedLowViews[a >>> 16]!.getBigUint64(a & 0xffff, true);
+    }
     this.checkAccess(address, 8);
     const c = this.locate(address);
     if (c.span >= 8) {
       if (c.kind === RAM) {
-        const ram = c.ram!;
-        const inChunk = c.offset & ram.chunkMask;
-        if (inChunk <= ram.chunkMask - 7)
-          return ram.views[Math.floor(c.offset / ram.chunkSize)]!.getBigUint64(inChunk, true);
+        return c.ram!.readValue64(c.offset);
       } else if (c.kind === DEVICE_RAM) {
         return c.region!.view!.getBigUint64(c.offset, true);
       } else if (c.kind === REGISTERS) {
@@ -384,7 +394,7 @@ export class PhysicalBus implements PhysicalMemory {
         return ALL_ONES_64;
       }
     }
-    // Straddles a boundary (or a chunk edge): byte by byte, as separate bus cycles.
+    // Straddles a boundary: byte by byte, as separate bus cycles.
     this.requireBacked(address, 8, false);
     const low = this.readBytes(address, 4);
     const high = this.readBytes(address + 4, 4);
@@ -406,6 +416,19 @@ export class PhysicalBus implements PhysicalMemory {
         return;
       }
     }
+    const a = address >>> 0;
+    if (a === address && a < this.chunkedLowEnd - (width - 1)) {
+      const inChunk = a & 0xffff;
+      if (inChunk <= 0xffff - (width - 1)) {
+        const index = a >>> 16;
+        if (v === 0 && this.chunkedLowViews[index] === this.chunkedLowZero) return; // zero into a zero chunk
+        const view = (this.lowRam as SparseRam).writableView(index);
+        if (width === 4) view.setUint32(inChunk, v, true);
+        else if (width === 2) view.setUint16(inChunk, v, true);
+        else view.setUint8(inChunk, v);
+        return;
+      }
+    }
     this.checkAccess(address, width);
     this.writeGeneral(address, width, v);
   }
@@ -415,12 +438,8 @@ export class PhysicalBus implements PhysicalMemory {
     const c = this.locate(address);
     if (c.span >= 8) {
       if (c.kind === RAM) {
-        const ram = c.ram!;
-        const inChunk = c.offset & ram.chunkMask;
-        if (inChunk <= ram.chunkMask - 7) {
-          ram.writableView(Math.floor(c.offset / ram.chunkSize)).setBigUint64(inChunk, value, true);
-          return;
-        }
+        c.ram!.writeValue64(c.offset, value);
+        return;
       } else if (c.kind === DEVICE_RAM) {
         c.region!.view!.setBigUint64(c.offset, value, true);
         return;
@@ -450,16 +469,7 @@ export class PhysicalBus implements PhysicalMemory {
     const c = this.locate(address);
     if (c.span >= width) {
       if (c.kind === RAM) {
-        const ram = c.ram!;
-        const inChunk = c.offset & ram.chunkMask;
-        if (inChunk <= ram.chunkMask - (width - 1)) {
-          const view = ram.views[Math.floor(c.offset / ram.chunkSize)]!;
-          return width === 4
-            ? view.getUint32(inChunk, true)
-            : width === 2
-              ? view.getUint16(inChunk, true)
-              : view.getUint8(inChunk);
-        }
+        return c.ram!.readValue(c.offset, width); // a bank splits an access that crosses its chunks itself
       } else if (c.kind === DEVICE_RAM) {
         const view = c.region!.view!;
         return width === 4
@@ -482,15 +492,8 @@ export class PhysicalBus implements PhysicalMemory {
     const c = this.locate(address);
     if (c.span >= width) {
       if (c.kind === RAM) {
-        const ram = c.ram!;
-        const inChunk = c.offset & ram.chunkMask;
-        if (inChunk <= ram.chunkMask - (width - 1)) {
-          const view = ram.writableView(Math.floor(c.offset / ram.chunkSize));
-          if (width === 4) view.setUint32(inChunk, value, true);
-          else if (width === 2) view.setUint16(inChunk, value, true);
-          else view.setUint8(inChunk, value);
-          return;
-        }
+        c.ram!.writeValue(c.offset, width, value);
+        return;
       } else if (c.kind === DEVICE_RAM) {
         const view = c.region!.view!;
         if (width === 4) view.setUint32(c.offset, value, true);

@@ -1,4 +1,5 @@
-import { checkInteger, InvalidArgumentError } from "@ksim/core";
+import { checkInteger, type DirectViewSlot } from "@ksim/core";
+import { isAllZero, RamBank } from "./ram-bank.js";
 
 /** Smallest chunk (64 KiB): measured at least as fast as 256 KiB-4 MiB chunks for random access, and a fine grain. */
 export const MIN_CHUNK_SHIFT = 16;
@@ -24,7 +25,7 @@ export function chunkShiftFor(size: number): number {
  * The `views`, `bytes`, `chunkShift` and `chunkMask` fields are the fast path of {@link PhysicalBus}; treat them as
  * read-only and never write into {@link zeroBytes}.
  */
-export class SparseRam {
+export class SparseRam extends RamBank {
   /** Bytes of RAM. */
   readonly size: number;
   readonly chunkShift: number;
@@ -49,6 +50,7 @@ export class SparseRam {
    * @throws InvalidArgumentError for any other size.
    */
   constructor(size: number) {
+    super();
     checkInteger("size", size, 1, 2 ** 44);
     this.size = size;
     this.chunkShift = chunkShiftFor(size);
@@ -63,13 +65,8 @@ export class SparseRam {
   }
 
   /** Number of chunks that hold memory (written with something other than zero and not zeroed whole since). */
-  get allocatedChunks(): number {
+  override get allocatedChunks(): number {
     return this.#allocated;
-  }
-
-  /** Bytes of host memory the RAM holds. */
-  get allocatedBytes(): number {
-    return this.#allocated * this.chunkSize;
   }
 
   /** The chunk's writable view, allocating it on first write. Internal: `index` must be in range. */
@@ -105,7 +102,7 @@ export class SparseRam {
   }
 
   /** Sets [offset, offset+length) to `byte`. Zeroing a whole chunk releases it. Internal: arguments are trusted. */
-  fillRange(offset: number, length: number, byte: number): void {
+  override fillRange(offset: number, length: number, byte: number): void {
     const { chunkSize, chunkMask } = this;
     let at = offset;
     let remaining = length;
@@ -125,7 +122,7 @@ export class SparseRam {
   }
 
   /** Copies [offset, offset+length) into `into` at `intoOffset`. Internal: arguments are trusted. */
-  readRange(offset: number, into: Uint8Array, intoOffset: number, length: number): void {
+  override readRange(offset: number, into: Uint8Array, intoOffset: number, length: number): void {
     const { chunkSize, chunkMask } = this;
     let at = offset;
     let to = intoOffset;
@@ -143,7 +140,7 @@ export class SparseRam {
   }
 
   /** Copies `length` bytes of `from` (from `fromOffset`) to RAM at `offset`. Internal: arguments are trusted. */
-  writeRange(offset: number, from: Uint8Array, fromOffset: number, length: number): void {
+  override writeRange(offset: number, from: Uint8Array, fromOffset: number, length: number): void {
     const { chunkSize, chunkMask } = this;
     let at = offset;
     let src = fromOffset;
@@ -164,7 +161,7 @@ export class SparseRam {
   }
 
   /** memmove within RAM: copies [source, source+length) to `destination`. Internal: arguments are trusted. */
-  copyRange(destination: number, source: number, length: number): void {
+  override copyRange(destination: number, source: number, length: number): void {
     if (length === 0 || destination === source) return;
     if (destination < source || destination >= source + length) this.copyForward(destination, source, length);
     else this.copyBackward(destination, source, length);
@@ -212,83 +209,69 @@ export class SparseRam {
     else dst.set(src.subarray(sIn, sIn + n), dIn);
   }
 
-  // Standalone use: validated offset-based accessors.
-
-  /** Reads a byte at `offset`. @throws InvalidArgumentError if `offset` is not an integer in [0, size). */
-  read8(offset: number): number {
-    this.checkRange(offset, 1);
-    return this.views[Math.floor(offset / this.chunkSize)]!.getUint8(offset & this.chunkMask);
-  }
-
-  /**
-   * Writes a byte at `offset`.
-   * @throws InvalidArgumentError if `offset` is outside [0, size) or `value` is not an integer in [-128, 255].
-   */
-  write8(offset: number, value: number): void {
-    this.checkRange(offset, 1);
-    checkInteger("value", value, -0x80, 0xff);
-    this.writableView(Math.floor(offset / this.chunkSize)).setUint8(offset & this.chunkMask, value);
-  }
-
-  /** Copies `into.length` bytes from `offset`. @throws InvalidArgumentError if the range leaves the RAM. */
-  read(offset: number, into: Uint8Array): void {
-    this.checkRange(offset, into.length);
-    this.readRange(offset, into, 0, into.length);
-  }
-
-  /** Copies all of `from` to `offset`. @throws InvalidArgumentError if the range leaves the RAM. */
-  write(offset: number, from: Uint8Array): void {
-    this.checkRange(offset, from.length);
-    this.writeRange(offset, from, 0, from.length);
-  }
-
-  /**
-   * Sets `length` bytes from `offset` to `byte`.
-   * @throws InvalidArgumentError if the range leaves the RAM or `byte` is not an integer in [0, 255].
-   */
-  fill(offset: number, length: number, byte: number): void {
-    this.checkRange(offset, length);
-    checkInteger("byte", byte, 0, 0xff);
-    this.fillRange(offset, length, byte);
-  }
-
-  /** memmove of `length` bytes. @throws InvalidArgumentError if either range leaves the RAM. */
-  copy(destination: number, source: number, length: number): void {
-    checkInteger("length", length, 0, this.size);
-    this.checkRange(destination, length, "destination");
-    this.checkRange(source, length, "source");
-    this.copyRange(destination, source, length);
-  }
-
-  /** True when the chunk holding `offset` has memory (was written). */
-  isAllocated(offset: number): boolean {
-    this.checkRange(offset, 1);
-    return this.bytes[Math.floor(offset / this.chunkSize)] !== this.zeroBytes;
-  }
-
-  private checkRange(offset: number, length: number, argument = "offset"): void {
-    checkInteger(argument, offset, 0, this.size);
-    checkInteger("length", length, 0, this.size);
-    if (offset + length > this.size || (length > 0 && offset === this.size)) {
-      throw new InvalidArgumentError(
-        argument,
-        offset,
-        `${length} byte(s) from here run past the RAM size ${this.size}`,
-      );
+  override readValue(offset: number, width: 1 | 2 | 4): number {
+    const inChunk = offset & this.chunkMask; // exact for any integer below 2^53: the mask is below 2^24
+    if (inChunk <= this.chunkMask - (width - 1)) {
+      const view = this.views[Math.floor(offset / this.chunkSize)]!;
+      return width === 4
+        ? view.getUint32(inChunk, true)
+        : width === 2
+          ? view.getUint16(inChunk, true)
+          : view.getUint8(inChunk);
     }
+    // Straddles two chunks: byte by byte.
+    let value = 0;
+    for (let i = 0; i < width; i++) value += this.readValue(offset + i, 1) * 2 ** (8 * i);
+    return value;
   }
-}
 
-/** True when every byte of `bytes` is zero (checked a word at a time where alignment allows). */
-function isAllZero(bytes: Uint8Array): boolean {
-  const start = bytes.byteOffset;
-  const head = Math.min(bytes.length, (4 - (start & 3)) & 3);
-  for (let i = 0; i < head; i++) if (bytes[i] !== 0) return false;
-  const words = (bytes.length - head) >>> 2;
-  if (words > 0) {
-    const view = new Uint32Array(bytes.buffer, start + head, words);
-    for (let i = 0; i < words; i++) if (view[i] !== 0) return false;
+  override writeValue(offset: number, width: 1 | 2 | 4, value: number): void {
+    const inChunk = offset & this.chunkMask;
+    if (inChunk <= this.chunkMask - (width - 1)) {
+      const index = Math.floor(offset / this.chunkSize);
+      if (value === 0 && this.views[index] === this.zeroView) return; // zero into a zero chunk
+      const view = this.writableView(index);
+      if (width === 4) view.setUint32(inChunk, value, true);
+      else if (width === 2) view.setUint16(inChunk, value, true);
+      else view.setUint8(inChunk, value);
+      return;
+    }
+    for (let i = 0; i < width; i++) this.writeValue(offset + i, 1, Math.floor(value / 2 ** (8 * i)) & 0xff);
   }
-  for (let i = head + words * 4; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
+
+  override readValue64(offset: number): bigint {
+    const inChunk = offset & this.chunkMask;
+    if (inChunk <= this.chunkMask - 7) {
+      return this.views[Math.floor(offset / this.chunkSize)]!.getBigUint64(inChunk, true);
+    }
+    return (BigInt(this.readValue(offset + 4, 4)) << 32n) | BigInt(this.readValue(offset, 4));
+  }
+
+  override writeValue64(offset: number, value: bigint): void {
+    const unsigned = BigInt.asUintN(64, value);
+    const inChunk = offset & this.chunkMask;
+    if (inChunk <= this.chunkMask - 7) {
+      const index = Math.floor(offset / this.chunkSize);
+      if (unsigned === 0n && this.views[index] === this.zeroView) return;
+      this.writableView(index).setBigUint64(inChunk, unsigned, true);
+      return;
+    }
+    this.writeValue(offset, 4, Number(unsigned & 0xffff_ffffn));
+    this.writeValue(offset + 4, 4, Number(unsigned >> 32n));
+  }
+
+  /** Chunks hold whole pages, so a page's view is its chunk's. Never-written chunks have none to read through. */
+  override pageView(offset: number, forWrite: boolean, slot: DirectViewSlot): DataView | null {
+    const page = offset - (offset % 0x1000);
+    if (page + 0x1000 > this.size) return null;
+    const index = Math.floor(page / this.chunkSize);
+    const view = forWrite ? this.writableView(index) : this.views[index]!;
+    if (view === this.zeroView) return null; // the shared zero chunk must never be written through a view
+    slot.offset = page & this.chunkMask;
+    return view;
+  }
+
+  protected override chunkAllocated(index: number): boolean {
+    return this.bytes[index] !== this.zeroBytes;
+  }
 }
