@@ -306,7 +306,8 @@ function checkFreeLists(context: CheckContext, walked: Walked, report: Report): 
         report("structure", address, `the free lists hold more blocks than the heap has (a cycle?)`);
         return;
       }
-      if (tlsf.word(block, PREV_FREE) !== prev) {
+      // A head's previous-free link is not maintained (see layout.ts).
+      if (prev !== 0 && tlsf.word(block, PREV_FREE) !== prev) {
         report(
           "structure",
           address + HEADER_SIZE,

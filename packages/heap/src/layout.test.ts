@@ -63,6 +63,8 @@ describe("the allocator's structure is bytes in simulated RAM", () => {
     const memory = arch.memory;
     const a = heap.kmalloc(100);
     const b = heap.kmalloc(200);
+    const c = heap.kmalloc(100);
+    heap.kmalloc(16);
     expect(a).toBe(heap.base + CONTROL_BYTES + 16);
     expect([memory.read32(a - 16), memory.read32(a - 12), memory.read32(a - 8), memory.read32(a - 4)]).toEqual([
       100,
@@ -77,12 +79,17 @@ describe("the allocator's structure is bytes in simulated RAM", () => {
       LIVE_MAGIC,
     ]);
     heap.kfree(a);
-    // b now knows the block before it is free; a holds its free-list links (next in its header, previous in its first payload word).
+    // b now knows the block before it is free; a holds its free-list links (next in its header, previous in its
+    // first payload word).
     expect(memory.read32(b - 8)).toBe(14 | PREV_FREE_BIT);
     expect(memory.read32(a - 8)).toBe(8 | FREE_BIT);
     expect(memory.read32(a - 4)).toBe(FREE_MAGIC);
-    expect(memory.read32(a - 16)).toBe(0);
-    expect(memory.read32(a)).toBe(0);
+    expect(memory.read32(a - 16)).toBe(0); // the only block of its class: no next
+    heap.kfree(c);
+    // c heads the list now: a's previous-free link names it, c's own is not maintained.
+    expect(memory.read32(heap.base + HEADS_AT + sizeClass(8) * 4)).toBe(granuleOf(fixture, c));
+    expect(memory.read32(c - 16)).toBe(granuleOf(fixture, a));
+    expect(memory.read32(a)).toBe(granuleOf(fixture, c));
   });
 
   test("an end marker follows the last block and links back to it", () => {
@@ -114,17 +121,25 @@ describe("a stray write into the allocator's structure is caught, never followed
     );
   });
 
-  test("a next-free link pointed at another block (inside the heap) is caught because that block does not link back", () => {
+  test("a next-free link pointed at a live block is never written through: the kmalloc that reaches it panics naming it", () => {
     const fixture = realHeap();
     const { heap, arch } = fixture;
     const a = heap.kmalloc(64);
     const live = heap.kmalloc(64);
+    arch.memory.fill(live, 64, 0x33);
     heap.kfree(a);
     arch.memory.write32(a - 16, granuleOf(fixture, live));
     expect(heap.heapCheck().ok).toBe(false);
-    expectCorruptionPanic(fixture, () => heap.kmalloc(64), /its next-free link \d+ does not link back to it/);
-    // The live block was not written through the damaged link.
-    expect(heap.sizeOf(live)).toBe(64);
+    // Taking the head only moves the list head on: nothing is written through its link.
+    expect(heap.kmalloc(64)).toBe(a);
+    expectCorruptionPanic(
+      fixture,
+      () => heap.kmalloc(64),
+      /kmalloc: Heap corruption detected at the block 0x[0-9A-F]+ \(64 bytes, owner "kernel"\): the header at granule \d+ should be a free block/,
+    );
+    const bytes = new Uint8Array(64);
+    arch.memory.read(live, bytes);
+    expect(bytes.every((x) => x === 0x33)).toBe(true);
   });
 
   test("a free block's previous-free link damaged by a write after free is caught when kfree merges with it, and nothing changes", () => {
@@ -133,8 +148,11 @@ describe("a stray write into the allocator's structure is caught, never followed
     const a = heap.kmalloc(64);
     const b = heap.kmalloc(64);
     heap.kmalloc(16);
+    const c = heap.kmalloc(64);
+    heap.kmalloc(16);
     heap.kfree(a);
-    arch.memory.write32(a, 300); // a's first payload word is now its previous-free link
+    heap.kfree(c); // the list of a's class is c -> a
+    arch.memory.write32(a, 300); // a's first payload word is its previous-free link
     expectCorruptionPanic(
       fixture,
       () => heap.kfree(b),

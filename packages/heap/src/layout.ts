@@ -18,7 +18,7 @@
  *
  * `flags` are {@link FREE_BIT} and {@link PREV_FREE_BIT} (the block before this one is free: TLSF merges with it
  * on free without reading it first). The previous-free link of a free block is the first word of its payload
- * (+16): a free block is at least two granules.
+ * (+16): a free block is at least two granules. A list head's previous-free link is left as it was (never read).
  */
 
 /** Bytes per granule: the heap's alignment and the unit of block sizes. */
@@ -41,7 +41,10 @@ export const PREV_PHYS = 4;
 export const SIZE_FLAGS = 8;
 /** Every block: {@link LIVE_MAGIC}, {@link FREE_MAGIC}, or {@link END_MAGIC} for the end marker. */
 export const MAGIC = 12;
-/** Free block: the previous block of its free list (granule), 0 at the head. The first payload word. */
+/**
+ * Free block: the previous block of its free list (granule). The first payload word. Not maintained for the head of
+ * a list (the control block's head slot says which block that is), so taking the head touches no other block.
+ */
 export const PREV_FREE = 16;
 
 /** Mask of the size in granules in the header's size word. */

@@ -117,7 +117,7 @@ export class Tlsf {
     if ((word & PREV_FREE_BIT) === 0) return 0;
     const last = this.memory.read32(at + PREV_PHYS);
     if (this.memory.read32(at + MAGIC) !== END_MAGIC || last < FIRST_BLOCK || last > end - MIN_BLOCK) {
-      this.corrupt(end, `the end marker of the heap was overwritten (${hex(word)}, back link ${last})`);
+      this.damaged(Damage.EndMarker, end, word, last);
     }
     return last;
   }
@@ -168,14 +168,11 @@ export class Tlsf {
       if (flBits === 0) return 0;
       fl = lowestBit(flBits);
       slBits = memory.read32(base + SL_MAPS_AT + fl * 4);
-      if (slBits === 0) this.corrupt(0, `the first-level bitmap has bit ${fl} set but its second-level map is empty`);
+      if (slBits === 0) this.damaged(Damage.FirstLevel, 0, fl, 0);
     }
     const found = memory.read32(base + HEADS_AT + ((fl << SL_SHIFT) | lowestBit(slBits)) * 4);
     if (found === 0) {
-      this.corrupt(
-        0,
-        `the bitmaps say size class ${(fl << SL_SHIFT) | lowestBit(slBits)} has a free block, its head is 0`,
-      );
+      this.damaged(Damage.EmptyHead, 0, (fl << SL_SHIFT) | lowestBit(slBits), 0);
     }
     return found;
   }
@@ -189,7 +186,7 @@ export class Tlsf {
   take(block: number, need: number, front: number, requested: number): number {
     const memory = this.memory;
     const base = this.base;
-    this.checkLink(block, 0, "a free list head");
+    this.checkLink(block, 0, LinkName.Head);
     const at = base + block * GRANULE;
     const word = memory.read32(at + SIZE_FLAGS);
     const size = word & SIZE_MASK;
@@ -201,7 +198,7 @@ export class Tlsf {
       after > this.top - 1 ||
       memory.read32(base + after * GRANULE + PREV_PHYS) !== block
     ) {
-      this.corrupt(block, this.freeDamage(block, word, `a free block of at least ${need + front} granules`));
+      this.damaged(Damage.NotFree, block, word, need + front);
     }
     this.unlink(block, size);
     const start = block + front;
@@ -247,13 +244,13 @@ export class Tlsf {
     const next = block + size;
     const nextAt = base + next * GRANULE;
     const nextWord = memory.read32(nextAt + SIZE_FLAGS);
-    if (memory.read32(nextAt + PREV_PHYS) !== block) this.corrupt(block, this.chainDamage(block, size));
+    if (memory.read32(nextAt + PREV_PHYS) !== block) this.damaged(Damage.Chain, block, size, 0);
     let prev = 0;
     let prevSize = 0;
     if ((word & PREV_FREE_BIT) !== 0) {
       prev = memory.read32(at + PREV_PHYS);
       if (prev < FIRST_BLOCK || prev > block - MIN_BLOCK) {
-        this.corrupt(block, `its link to the free block before it is ${prev}, outside the heap`);
+        this.damaged(Damage.PrevOutside, block, prev, 0);
       }
       const prevWord = memory.read32(base + prev * GRANULE + SIZE_FLAGS);
       prevSize = prevWord & SIZE_MASK;
@@ -262,10 +259,7 @@ export class Tlsf {
         prev + prevSize !== block ||
         memory.read32(base + prev * GRANULE + MAGIC) !== FREE_MAGIC
       ) {
-        this.corrupt(
-          prev,
-          this.freeDamage(prev, prevWord, `the free block of ${block - prev} granules before ${block}`),
-        );
+        this.damaged(Damage.PrevNotFree, prev, prevWord, block - prev);
       }
     }
     let end = next;
@@ -273,7 +267,7 @@ export class Tlsf {
     if ((nextWord & FREE_BIT) !== 0) {
       const nextSize = nextWord & SIZE_MASK;
       if (memory.read32(nextAt + MAGIC) !== FREE_MAGIC || next + nextSize > this.top - 1) {
-        this.corrupt(next, this.freeDamage(next, nextWord, "a free block"));
+        this.damaged(Damage.NotFree, next, nextWord, 0);
       }
       this.unlink(next, nextSize);
       size += nextSize;
@@ -432,7 +426,10 @@ export class Tlsf {
     memory.write32(at + MAGIC, END_MAGIC);
   }
 
-  /** Puts block `block` of `size` granules at the head of its free list (its back link to the previous physical block stays). */
+  /**
+   * Puts block `block` of `size` granules at the head of its free list (its back link to the previous physical
+   * block stays; as the head, its previous-free link is not written).
+   */
   private insert(block: number, size: number): void {
     const memory = this.memory;
     const base = this.base;
@@ -441,7 +438,7 @@ export class Tlsf {
     const head = memory.read32(headAt);
     if (head !== 0) {
       // Range-checked, not read back: writing the old head's previous-free link overwrites whatever was there.
-      this.checkLink(head, 0, `the head of free list ${index}`);
+      this.checkLink(head, 0, LinkName.Head);
       memory.write32(base + head * GRANULE + PREV_FREE, block);
     } else {
       const fl = index >>> SL_SHIFT;
@@ -454,61 +451,67 @@ export class Tlsf {
     memory.write32(at + NEXT_FREE, head);
     memory.write32(at + SIZE_FLAGS, size | FREE_BIT);
     memory.write32(at + MAGIC, FREE_MAGIC);
-    memory.write32(at + PREV_FREE, 0);
     memory.write32(headAt, block);
     this.freeGranules += size;
     this.freeBlocks++;
   }
 
-  /** Takes free block `block` of `size` granules out of its list, after checking that its neighbours point back. */
+  /**
+   * Takes free block `block` of `size` granules out of its list. The head of a list (the control block names it) is
+   * simply replaced by its successor, whose previous-free link is left as it was: a head's previous-free link is
+   * never read, so popping a head touches no other block. Any other block is unlinked after checking that both
+   * neighbours point back at it (safe unlinking, as Linux's list debugging and glibc do), so a damaged link is
+   * reported before anything is written through it.
+   */
   private unlink(block: number, size: number): void {
     const memory = this.memory;
     const base = this.base;
     const at = base + block * GRANULE;
     const next = memory.read32(at + NEXT_FREE);
-    const prev = memory.read32(at + PREV_FREE);
     const index = sizeClass(size);
     const headAt = base + HEADS_AT + index * 4;
-    if (next !== 0) {
-      this.checkLink(next, block, "its next-free link");
-      if (memory.read32(base + next * GRANULE + PREV_FREE) !== block) {
-        this.corrupt(block, `its next-free link ${next} does not link back to it`);
-      }
-    }
-    if (prev !== 0) {
-      this.checkLink(prev, block, "its previous-free link");
+    if (next !== 0) this.checkLink(next, block, LinkName.NextFree);
+    if (memory.read32(headAt) === block) {
+      memory.write32(headAt, next);
+      if (next === 0) this.clearClass(index);
+    } else {
+      const prev = memory.read32(at + PREV_FREE);
+      this.checkLink(prev, block, LinkName.PrevFree);
       if (memory.read32(base + prev * GRANULE + NEXT_FREE) !== block) {
-        this.corrupt(block, `its previous-free link ${prev} does not link back to it`);
+        this.damaged(Damage.PrevFreeLink, block, prev, 0);
+      }
+      if (next !== 0) {
+        if (memory.read32(base + next * GRANULE + PREV_FREE) !== block) {
+          this.damaged(Damage.NextFreeLink, block, next, 0);
+        }
+        memory.write32(base + next * GRANULE + PREV_FREE, prev);
       }
       memory.write32(base + prev * GRANULE + NEXT_FREE, next);
-    } else {
-      if (memory.read32(headAt) !== block)
-        this.corrupt(block, `it is not in free list ${index}, yet its previous-free link is 0`);
-      memory.write32(headAt, next);
-      if (next === 0) {
-        const fl = index >>> SL_SHIFT;
-        const slAt = base + SL_MAPS_AT + fl * 4;
-        const bits = memory.read32(slAt) & ~(1 << (index & (SL_COUNT - 1)));
-        memory.write32(slAt, bits);
-        if (bits === 0) memory.write32(base + FL_MAP_AT, memory.read32(base + FL_MAP_AT) & ~(1 << fl));
-      }
     }
-    if (next !== 0) memory.write32(base + next * GRANULE + PREV_FREE, prev);
     this.freeGranules -= size;
     this.freeBlocks--;
   }
 
-  /** Corruption unless `link` is a granule where a block may start. */
-  private checkLink(link: number, from: number, what: string): void {
-    if (link < FIRST_BLOCK || link > this.top - 1 - MIN_BLOCK) {
-      this.corrupt(from, `${what} is ${link}, outside the heap's blocks`);
-    }
+  /** Clears the bitmap bits of size class `index`, whose list just became empty. */
+  private clearClass(index: number): void {
+    const memory = this.memory;
+    const base = this.base;
+    const fl = index >>> SL_SHIFT;
+    const slAt = base + SL_MAPS_AT + fl * 4;
+    const bits = memory.read32(slAt) & ~(1 << (index & (SL_COUNT - 1)));
+    memory.write32(slAt, bits);
+    if (bits === 0) memory.write32(base + FL_MAP_AT, memory.read32(base + FL_MAP_AT) & ~(1 << fl));
+  }
+
+  /** Corruption unless `link` is a granule where a block may start; `what` says which link it is. */
+  private checkLink(link: number, from: number, what: LinkName): void {
+    if (link < FIRST_BLOCK || link > this.top - 1 - MIN_BLOCK) this.damaged(Damage.LinkOutside, from, link, what);
   }
 
   /** The size word of the block after live block `block` (of `size` granules), checked to link back to it. */
   private successorWord(block: number, size: number): number {
     const nextAt = this.base + (block + size) * GRANULE;
-    if (this.memory.read32(nextAt + PREV_PHYS) !== block) this.corrupt(block, this.chainDamage(block, size));
+    if (this.memory.read32(nextAt + PREV_PHYS) !== block) this.damaged(Damage.Chain, block, size, 0);
     return this.memory.read32(nextAt + SIZE_FLAGS);
   }
 
@@ -522,26 +525,81 @@ export class Tlsf {
       block + size > this.top - 1 ||
       (expected >= 0 && size !== expected)
     ) {
-      this.corrupt(block, this.freeDamage(block, word, "a free block"));
+      this.damaged(Damage.NotFree, block, word, 0);
     }
     return size;
   }
 
   private fits(block: number, size: number): boolean {
-    this.checkLink(block, 0, "a free list head");
+    this.checkLink(block, 0, LinkName.Head);
     return (this.sizeWord(block) & SIZE_MASK) >= size;
   }
 
-  private freeDamage(block: number, word: number, expected: string): string {
-    return `the header at granule ${block} should be ${expected} but reads size word ${hex(word)}, magic ${hex(this.word(block, MAGIC))}`;
-  }
-
-  private chainDamage(block: number, size: number): string {
-    const next = block + size;
-    if (next > this.top - 1) return `its size (${size} granules) reaches past the heap's end`;
-    return `its size says the next block starts ${size} granules on, but the header there links back to ${this.word(next, PREV_PHYS)}`;
+  /** The cold path of every check: builds the message and calls the corruption handler. */
+  private damaged(damage: Damage, block: number, a: number, b: number): never {
+    let detail: string;
+    switch (damage) {
+      case Damage.EndMarker:
+        detail = `the end marker of the heap was overwritten (size word ${hex(a)}, back link ${b})`;
+        break;
+      case Damage.FirstLevel:
+        detail = `the first-level bitmap has bit ${a} set but its second-level map is empty`;
+        break;
+      case Damage.EmptyHead:
+        detail = `the bitmaps say size class ${a} has a free block, its list head is 0`;
+        break;
+      case Damage.NotFree: {
+        const expected = b > 0 ? `a free block of at least ${b} granules` : "a free block";
+        detail = `the header at granule ${block} should be ${expected} but reads size word ${hex(a)}, magic ${hex(this.word(block, MAGIC))}`;
+        break;
+      }
+      case Damage.PrevNotFree:
+        detail = `the header at granule ${block} should be the free block of ${b} granules before ${block + b} but reads size word ${hex(a)}, magic ${hex(this.word(block, MAGIC))}`;
+        break;
+      case Damage.Chain: {
+        const next = block + a;
+        detail =
+          next > this.top - 1
+            ? `its size (${a} granules) reaches past the heap's end`
+            : `its size says the next block starts ${a} granules on, but the header there links back to ${this.word(next, PREV_PHYS)}`;
+        break;
+      }
+      case Damage.PrevOutside:
+        detail = `its link to the free block before it is ${a}, outside the heap`;
+        break;
+      case Damage.PrevFreeLink:
+        detail = `its previous-free link ${a} does not link back to it`;
+        break;
+      case Damage.NextFreeLink:
+        detail = `its next-free link ${a} does not link back to it`;
+        break;
+      case Damage.LinkOutside:
+        detail = `${LINK_NAMES[b]!} is ${a}, outside the heap's blocks`;
+        break;
+    }
+    return this.corrupt(block, detail);
   }
 }
+
+/** What a failed check found (the cold path's switch). */
+const Damage = {
+  EndMarker: 0,
+  FirstLevel: 1,
+  EmptyHead: 2,
+  NotFree: 3,
+  PrevNotFree: 4,
+  Chain: 5,
+  PrevOutside: 6,
+  PrevFreeLink: 7,
+  NextFreeLink: 8,
+  LinkOutside: 9,
+} as const;
+type Damage = (typeof Damage)[keyof typeof Damage];
+
+/** Which link {@link Tlsf.checkLink} checks. */
+const LinkName = { Head: 0, NextFree: 1, PrevFree: 2 } as const;
+type LinkName = (typeof LinkName)[keyof typeof LinkName];
+const LINK_NAMES = ["a free list head", "its next-free link", "its previous-free link"];
 
 /** `0x0000ABCD` */
 export function hex(value: number): string {
