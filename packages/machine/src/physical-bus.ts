@@ -312,6 +312,8 @@ export class PhysicalBus implements PhysicalMemory {
 
   /** A 32-bit read in high RAM inside one chunk (kept small so it inlines), else the general path. */
   private read32High(address: PhysAddr): number {
+    const a = address >>> 0;
+    if (a === address && a < this.chunkedLowEnd - 3) return this.readChunkedLow(a, 4);
     const offset = address - HIGH_RAM_BASE;
     // The first 4 GiB above 4 GiB: the offset fits a uint32, which indexes as cheaply as low RAM does.
     const o = offset >>> 0;
@@ -329,19 +331,21 @@ export class PhysicalBus implements PhysicalMemory {
   /** Chunked low RAM inside one chunk, else validation and the general path. */
   private readOther(address: PhysAddr, width: 1 | 2 | 4): number {
     const a = address >>> 0;
-    if (a === address && a < this.chunkedLowEnd - (width - 1)) {
-      const inChunk = a & 0xffff;
-      if (inChunk <= 0xffff - (width - 1)) {
-        const view = this.chunkedLowViews[a >>> 16]!;
-        return width === 4
-          ? view.getUint32(inChunk, true)
-          : width === 2
-            ? view.getUint16(inChunk, true)
-            : view.getUint8(inChunk);
-      }
-    }
+    if (a === address && a < this.chunkedLowEnd - (width - 1)) return this.readChunkedLow(a, width);
     this.checkAccess(address, width);
     return this.readGeneral(address, width);
+  }
+
+  /** A read of chunked low RAM (the fallback): inside one chunk directly, else through the bank. */
+  private readChunkedLow(a: number, width: 1 | 2 | 4): number {
+    const inChunk = a & 0xffff;
+    if (inChunk > 0xffff - (width - 1)) return this.lowRam.readValue(a, width); // straddles two chunks
+    const view = this.chunkedLowViews[a >>> 16]!;
+    return width === 4
+      ? view.getUint32(inChunk, true)
+      : width === 2
+        ? view.getUint16(inChunk, true)
+        : view.getUint8(inChunk);
   }
 
   /** High RAM inside one chunk, else validation and the general path. */
@@ -403,6 +407,27 @@ export class PhysicalBus implements PhysicalMemory {
 
   private writeSlow(address: PhysAddr, width: 1 | 2 | 4, value: number): void {
     const v = checkValue(address, width, value);
+    const a = address >>> 0;
+    if (a === address && a < this.chunkedLowEnd - (width - 1)) this.writeChunkedLow(a, width, v);
+    else this.writeOther(address, width, v);
+  }
+
+  /** A write to chunked low RAM (the fallback): inside one chunk directly, else through the bank. */
+  private writeChunkedLow(a: number, width: 1 | 2 | 4, v: number): void {
+    const inChunk = a & 0xffff;
+    const index = a >>> 16;
+    const view = this.chunkedLowViews[index]!;
+    if (inChunk > 0xffff - (width - 1) || view === this.chunkedLowZero) {
+      this.lowRam.writeValue(a, width, v); // straddles two chunks, or allocates one
+      return;
+    }
+    if (width === 4) view.setUint32(inChunk, v, true);
+    else if (width === 2) view.setUint16(inChunk, v, true);
+    else view.setUint8(inChunk, v);
+  }
+
+  /** High RAM inside one chunk, else validation and the general path. */
+  private writeOther(address: PhysAddr, width: 1 | 2 | 4, v: number): void {
     const offset = address - HIGH_RAM_BASE;
     if (offset >= 0 && offset <= this.highSize - width && Math.floor(offset) === offset) {
       const inChunk = offset & this.highMask;
@@ -410,19 +435,6 @@ export class PhysicalBus implements PhysicalMemory {
         const index = Math.floor(offset * this.highInverse);
         if (v === 0 && this.highViews[index] === this.highRam!.zeroView) return; // zero into a zero chunk
         const view = this.highRam!.writableView(index);
-        if (width === 4) view.setUint32(inChunk, v, true);
-        else if (width === 2) view.setUint16(inChunk, v, true);
-        else view.setUint8(inChunk, v);
-        return;
-      }
-    }
-    const a = address >>> 0;
-    if (a === address && a < this.chunkedLowEnd - (width - 1)) {
-      const inChunk = a & 0xffff;
-      if (inChunk <= 0xffff - (width - 1)) {
-        const index = a >>> 16;
-        if (v === 0 && this.chunkedLowViews[index] === this.chunkedLowZero) return; // zero into a zero chunk
-        const view = (this.lowRam as SparseRam).writableView(index);
         if (width === 4) view.setUint32(inChunk, v, true);
         else if (width === 2) view.setUint16(inChunk, v, true);
         else view.setUint8(inChunk, v);
@@ -751,10 +763,19 @@ export class PhysicalBus implements PhysicalMemory {
   }
 }
 
+/** The smallest and one past the largest value a write of each width takes (table lookups, not `2 ** bits`). */
+const VALUE_MIN = [0, -0x80, -0x8000, 0, -0x8000_0000] as const;
+const VALUE_END = [0, 0x100, 0x1_0000, 0, 0x1_0000_0000] as const;
+
 /** Validates a value for a write of `width` bytes and returns it unsigned. */
 function checkValue(address: number, width: 1 | 2 | 4, value: number): number {
-  const bits = 8 * width;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < -(2 ** (bits - 1)) || value >= 2 ** bits) {
+  // The range comparisons are false for NaN; Number.isInteger then refuses fractions.
+  if (
+    typeof value !== "number" ||
+    !(value >= VALUE_MIN[width] && value < VALUE_END[width]) ||
+    !Number.isInteger(value)
+  ) {
+    const bits = 8 * width;
     checkPhysAddr("address", address);
     throw new InvalidArgumentError("value", value, `not a ${bits}-bit integer in [-2^${bits - 1}, 2^${bits})`);
   }
