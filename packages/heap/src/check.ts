@@ -23,7 +23,7 @@ import {
   SL_SHIFT,
   sizeClass,
 } from "./layout.js";
-import { type HeapShadow, Shadow } from "./shadow.js";
+import type { HeapShadow } from "./shadow.js";
 import { hex, type Tlsf } from "./tlsf.js";
 
 /** What kind of damage {@link HeapProblem} reports. */
@@ -136,7 +136,7 @@ function walkBlocks(context: CheckContext, report: Report): Walked {
     const size = word & SIZE_MASK;
     const magic = tlsf.word(block, MAGIC);
     const free = (word & FREE_BIT) !== 0;
-    const live = (shadow.flags[block]! & Shadow.Live) !== 0;
+    const live = shadow.isLive(block);
     if (size < MIN_BLOCK || block + size > end) {
       report(
         live ? "header" : "structure",
@@ -183,9 +183,8 @@ function walkBlocks(context: CheckContext, report: Report): Walked {
     );
   }
   // Every live start in the shadow must have been walked.
-  const flags = shadow.flags;
   let shadowLive = 0;
-  for (let g = 0; g < Math.min(flags.length, tlsf.top); g++) if ((flags[g]! & Shadow.Live) !== 0) shadowLive++;
+  for (let g = 0; g < tlsf.top; g++) if (shadow.isLive(g)) shadowLive++;
   if (shadowLive !== walked.liveBlocks) {
     report("structure", base, `the shadow knows ${shadowLive} live blocks, the walk found ${walked.liveBlocks}`);
   }

@@ -1,6 +1,6 @@
 import type { VirtAddr } from "@ksim/core";
 import { FIRST_BLOCK, GRANULE, HEADER_SIZE, SIZE_MASK } from "./layout.js";
-import { type HeapShadow, Shadow } from "./shadow.js";
+import type { HeapShadow } from "./shadow.js";
 import type { Tlsf } from "./tlsf.js";
 
 /** What {@link describeBadPointer} needs to know about the heap. */
@@ -38,10 +38,10 @@ export function describeBadPointer(
   // The header granule a block with this pointer would have, and the block the address itself lies in.
   const offset = pointer - base - HEADER_SIZE;
   const granule = offset / GRANULE;
-  const flags = offset >= 0 && Number.isInteger(granule) && granule < shadow.capacity ? shadow.flags[granule]! : 0;
+  const handed = offset >= 0 && Number.isInteger(granule) && shadow.wasHanded(granule);
   const container = tlsf.blockContaining(Math.floor((pointer - base) / GRANULE));
-  const inLive = container >= 0 && (shadow.flags[container]! & Shadow.Live) !== 0;
-  if ((flags & Shadow.Handed) !== 0) {
+  const inLive = container >= 0 && shadow.isLive(container);
+  if (handed) {
     const now = inLive
       ? `; its memory now belongs to ${describe(container)}`
       : container >= 0

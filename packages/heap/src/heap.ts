@@ -238,7 +238,7 @@ export class Heap implements HeapApi {
       this.resized(block, old, oldRequested, size);
       return pointer;
     }
-    const moved = this.allocate(size, this.shadow.owners[block]!, 1);
+    const moved = this.allocate(size, this.shadow.ownerOf(block), 1);
     if (moved === 0) return 0;
     this.memory.copy(moved, pointer, Math.min(oldRequested, size));
     this.freeBlock(block, tlsf.sizeWord(block), oldRequested);
@@ -336,7 +336,7 @@ export class Heap implements HeapApi {
     this.operation = "releaseOwner";
     const blocks: number[] = [];
     forEachLive(this.reports, (block) => {
-      if (this.shadow.owners[block] === owner) blocks.push(block);
+      if (this.shadow.ownerOf(block) === owner) blocks.push(block);
     });
     for (const block of blocks) this.verify(block, "releaseOwner");
     const released = blocks.map((block) => blockInfo(this.reports, block));
@@ -391,9 +391,7 @@ export class Heap implements HeapApi {
       found = tlsf.findFit(need);
     }
     const block = tlsf.take(found, need, 0, size);
-    const shadow = this.shadow;
-    shadow.flags[block] = Shadow.Live | Shadow.Handed;
-    shadow.owners[block] = owner;
+    this.shadow.cells[block] = Shadow.Live + owner;
     this.counted(size, tlsf.liveSize);
     return this.base + block * GRANULE + HEADER_SIZE;
   }
@@ -412,8 +410,7 @@ export class Heap implements HeapApi {
     const front = alignGranules === 1 ? 0 : this.frontFor(found, alignGranules);
     if (this.debug) this.guard.checkPoison(found, found + front + need, this.operation);
     const block = tlsf.take(found, need, front, size);
-    this.shadow.flags[block] = Shadow.Live | Shadow.Handed;
-    this.shadow.owners[block] = owner;
+    this.shadow.cells[block] = Shadow.Live + owner;
     this.counted(size, tlsf.liveSize);
     if (this.debug) this.guard.paintLive(block, 0, size);
     return tlsf.addressOf(block) + HEADER_SIZE;
@@ -480,7 +477,7 @@ export class Heap implements HeapApi {
   private freeBlock(block: number, word: number, requested: number): void {
     const size = word & SIZE_MASK;
     const start = this.tlsf.release(block, word);
-    this.shadow.flags[block] = Shadow.Handed;
+    this.shadow.cells[block] = Shadow.Freed;
     this.liveBytes -= requested;
     this.liveBlocks--;
     this.liveGranules -= size;
@@ -550,7 +547,7 @@ export class Heap implements HeapApi {
       block >= FIRST_BLOCK &&
       block < this.tlsf.top &&
       (block | 0) === block &&
-      (this.shadow.flags[block]! & Shadow.Live) !== 0
+      this.shadow.cells[block]! >= Shadow.Live
     ) {
       return block;
     }
@@ -633,7 +630,7 @@ export class Heap implements HeapApi {
     return describeBlock(
       this.format(this.tlsf.addressOf(block) + HEADER_SIZE),
       requested < 0 ? null : requested,
-      this.owners.nameOf(this.shadow.owners[block]!),
+      this.owners.nameOf(this.shadow.ownerOf(block)),
     );
   }
 }

@@ -16,9 +16,9 @@ export interface ReportContext {
 
 /** Calls `visit` for every live block in address order, as the shadow knows them (robust to damaged headers). */
 export function forEachLive(context: ReportContext, visit: (block: number) => void): void {
-  const flags = context.shadow.flags;
-  const end = Math.min(context.tlsf.top, flags.length);
-  for (let block = FIRST_BLOCK; block < end; block++) if ((flags[block]! & Shadow.Live) !== 0) visit(block);
+  const cells = context.shadow.cells;
+  const end = Math.min(context.tlsf.top, cells.length);
+  for (let block = FIRST_BLOCK; block < end; block++) if (cells[block]! >= Shadow.Live) visit(block);
 }
 
 /** What `blocks()` reports for live block `block`. */
@@ -26,7 +26,7 @@ export function blockInfo(context: ReportContext, block: number): HeapBlockInfo 
   return {
     address: context.tlsf.addressOf(block) + HEADER_SIZE,
     size: context.requestedOf(block),
-    owner: context.shadow.owners[block]!,
+    owner: context.shadow.ownerOf(block),
   };
 }
 
@@ -64,7 +64,7 @@ export function slabinfo(context: ReportContext): SlabinfoRow[] {
     const size = word & SIZE_MASK;
     if (size < MIN_BLOCK || block + size > end) break;
     const bytes = size * 16;
-    if ((word & FREE_BIT) === 0 && (shadow.flags[block]! & Shadow.Live) !== 0) {
+    if ((word & FREE_BIT) === 0 && shadow.isLive(block)) {
       const requested = context.requestedOf(block);
       const row = rows[slabRow(requested)]!;
       row.activeObjects++;
