@@ -10,7 +10,6 @@ import {
   kernelOnlyOwners,
   type OwnerContext,
   type OwnerId,
-  PAGE_SIZE,
   type VirtAddr,
   type VirtualMemory,
 } from "@ksim/core";
@@ -18,6 +17,7 @@ import { checkHeap, type HeapCheckReport } from "./check.js";
 import { Poison, RED_ZONE } from "./debug.js";
 import { DebugGuard } from "./debug-guard.js";
 import { describeBadPointer, describeBlock } from "./diagnose.js";
+import { HeapExtent } from "./extent.js";
 import { HeaderCheck } from "./header.js";
 import {
   CONTROL_BYTES,
@@ -36,7 +36,6 @@ import {
   SIZE_MASK,
 } from "./layout.js";
 import { badSize, checkSizing, type HeapOptions } from "./options.js";
-import { HeapPages } from "./pages.js";
 import { blockInfo, forEachLive, leaksByOwner, type ReportContext, slabinfo } from "./reports.js";
 import { HeapShadow, Shadow } from "./shadow.js";
 import type { HeapStatistics, OwnerUsage, SlabinfoRow } from "./stats.js";
@@ -46,7 +45,6 @@ export type { HeapOptions } from "./options.js";
 
 /** Largest size any request may have (the heap's reach; the header's size field is 32 bits); larger requests return 0. */
 const MAX_REQUEST = MAX_GRANULES * GRANULE - CONTROL_BYTES - 2 * GRANULE;
-const GRANULES_PER_PAGE = PAGE_SIZE / GRANULE;
 /** Largest alignment kmallocAligned accepts: a 2 MiB large page. */
 const MAX_ALIGNMENT = 0x20_0000;
 /** Bytes of the heap that are neither blocks nor free blocks: the control block and the end marker. */
@@ -86,13 +84,9 @@ export class Heap implements HeapApi {
   private readonly tlsf: Tlsf;
   private readonly shadow = new HeapShadow();
   private readonly header: HeaderCheck;
-  private readonly pages: HeapPages;
+  private readonly extent: HeapExtent;
   private readonly guard: DebugGuard;
   private readonly reports: ReportContext;
-  private readonly initialPages: number;
-  private readonly growPages: number;
-  private readonly trimThreshold: number;
-  private readonly topPad: number;
   private readonly redZone: number;
   /** The entry point running, named in corruption panics. */
   private operation = "kmalloc";
@@ -101,7 +95,6 @@ export class Heap implements HeapApi {
   private liveBlocks = 0;
   private liveGranules = 0;
   private peakLiveBytes = 0;
-  private peakMappedBytes = 0;
   private allocations = 0;
   private frees = 0;
   private failures = 0;
@@ -121,10 +114,6 @@ export class Heap implements HeapApi {
     this.debug = options.debug ?? false;
     this.format = options.formatAddress ?? formatCanonical48;
     this.base = window.base;
-    this.initialPages = sizing.initialPages;
-    this.growPages = sizing.growPages;
-    this.trimThreshold = sizing.trimThreshold;
-    this.topPad = sizing.topPad;
     this.redZone = this.debug ? RED_ZONE : 0;
     this.tlsf = new Tlsf(this.memory, this.base, (block, detail) => this.corruption(block, detail));
     this.header = new HeaderCheck(this.tlsf, this.redZone);
@@ -141,23 +130,17 @@ export class Heap implements HeapApi {
       redZone: this.redZone,
       requestedOf: (block) => this.requestedOf(block),
     };
-    this.pages = new HeapPages(
-      this.memory,
-      this.frameAllocator,
-      this.base,
-      this.capacity / PAGE_SIZE,
-      this.debug ? Poison.free : -1,
-    );
-    if (this.initialPages > 0) {
-      if (!this.pages.grow(this.initialPages)) {
-        throw new KernelPanic(
-          "OUT_OF_MEMORY",
-          MODULE,
-          `cannot map the initial ${this.initialPages * PAGE_SIZE} bytes of the heap`,
-        );
-      }
-      this.extendTop();
-    }
+    this.extent = new HeapExtent({
+      memory: this.memory,
+      frames: this.frameAllocator,
+      base: this.base,
+      capacity: this.capacity,
+      tlsf: this.tlsf,
+      shadow: this.shadow,
+      sizing,
+      guard: this.debug ? this.guard : null,
+      fillByte: this.debug ? Poison.free : -1,
+    });
   }
 
   /**
@@ -197,7 +180,7 @@ export class Heap implements HeapApi {
       this.verify(block, "kfree");
     }
     this.freeBlock(block, word, requested);
-    if (this.tlsf.freedEnd === this.tlsf.top - 1) this.trim();
+    if (this.tlsf.freedEnd === this.tlsf.top - 1) this.extent.trim(this.liveBlocks);
   }
 
   /**
@@ -218,7 +201,7 @@ export class Heap implements HeapApi {
     const oldRequested = tlsf.word(block, REQUESTED);
     if (size === 0) {
       this.freeBlock(block, tlsf.sizeWord(block), oldRequested);
-      this.trim();
+      this.extent.trim(this.liveBlocks);
       return 0;
     }
     if (size > MAX_REQUEST) return this.fail();
@@ -231,7 +214,7 @@ export class Heap implements HeapApi {
         this.guard.poisonFreed(tail, tail, block + old, tlsf.mergedNext);
       }
       this.resized(block, old, oldRequested, size);
-      this.trim();
+      this.extent.trim(this.liveBlocks);
       return pointer;
     }
     if (this.growInPlace(block, need)) {
@@ -242,7 +225,7 @@ export class Heap implements HeapApi {
     if (moved === 0) return 0;
     this.memory.copy(moved, pointer, Math.min(oldRequested, size));
     this.freeBlock(block, tlsf.sizeWord(block), oldRequested);
-    this.trim();
+    this.extent.trim(this.liveBlocks);
     return moved;
   }
 
@@ -295,19 +278,20 @@ export class Heap implements HeapApi {
 
   /** Usage figures; cheap (no walk). */
   stats(): HeapStatistics {
-    const mapped = this.pages.bytes;
+    const pages = this.extent.pages;
+    const mapped = pages.bytes;
     return {
       mappedBytes: mapped,
       liveBytes: this.liveBytes,
       liveBlocks: this.liveBlocks,
-      peakMappedBytes: this.peakMappedBytes,
+      peakMappedBytes: this.extent.peakMappedBytes,
       peakLiveBytes: this.peakLiveBytes,
       blockBytes: this.liveGranules * GRANULE,
       overheadBytes: this.liveGranules * GRANULE - this.liveBytes,
       freeBytes: this.tlsf.freeGranules * GRANULE,
       freeBlocks: this.tlsf.freeBlocks,
       controlBytes: mapped === 0 ? 0 : CONTROL_OVERHEAD,
-      frames: this.pages.count,
+      frames: pages.count,
       allocations: this.allocations,
       frees: this.frees,
       failures: this.failures,
@@ -341,7 +325,7 @@ export class Heap implements HeapApi {
     for (const block of blocks) this.verify(block, "releaseOwner");
     const released = blocks.map((block) => blockInfo(this.reports, block));
     for (const block of blocks) this.freeBlock(block, this.tlsf.sizeWord(block), this.requestedOf(block));
-    this.trim();
+    this.extent.trim(this.liveBlocks);
     return released;
   }
 
@@ -359,7 +343,7 @@ export class Heap implements HeapApi {
       header: this.header,
       scanner: this.guard.scanner,
       debug: this.debug,
-      mappedGranules: this.pages.count * GRANULES_PER_PAGE,
+      mappedGranules: this.extent.mappedGranules,
       liveBlocks: this.liveBlocks,
       liveBytes: this.liveBytes,
       liveGranules: this.liveGranules,
@@ -387,7 +371,7 @@ export class Heap implements HeapApi {
     const tlsf = this.tlsf;
     let found = tlsf.findFit(need);
     if (found === 0) {
-      if (!this.growFor(need)) return this.fail();
+      if (!this.extent.growFor(need)) return this.fail();
       found = tlsf.findFit(need);
     }
     const block = tlsf.take(found, need, 0, size);
@@ -404,7 +388,7 @@ export class Heap implements HeapApi {
     const want = alignGranules === 1 ? need : need + alignGranules + MIN_BLOCK - 1;
     let found = tlsf.findFit(want);
     if (found === 0) {
-      if (!this.growFor(want)) return this.fail();
+      if (!this.extent.growFor(want)) return this.fail();
       found = tlsf.findFit(want);
     }
     const front = alignGranules === 1 ? 0 : this.frontFor(found, alignGranules);
@@ -431,39 +415,6 @@ export class Heap implements HeapApi {
     let front = phase === 0 ? 0 : alignGranules - phase;
     if (front === 1) front += alignGranules;
     return front;
-  }
-
-  /**
-   * Maps pages at the top so that a free block of `granules` exists there (with the control block and the end
-   * marker when the heap is empty). False, with nothing changed, if it cannot.
-   */
-  private growFor(granules: number): boolean {
-    const tlsf = this.tlsf;
-    const top = tlsf.top;
-    let available: number;
-    if (top === 0) available = -(FIRST_BLOCK + 1);
-    else {
-      const tail = tlsf.freeTail();
-      available = tail !== 0 ? top - 1 - tail : 0;
-    }
-    const needed = Math.ceil((granules - available) / GRANULES_PER_PAGE);
-    const room = this.pages.maxPages - this.pages.count;
-    if (needed > room) return false;
-    const wanted = Math.min(Math.max(needed, this.growPages), room);
-    if (!this.pages.grow(wanted) && (wanted === needed || !this.pages.grow(needed))) return false;
-    this.extendTop();
-    return true;
-  }
-
-  /** Adds the pages the break has grown by to the allocator. */
-  private extendTop(): void {
-    const top = this.pages.count * GRANULES_PER_PAGE;
-    const oldTop = this.tlsf.top;
-    this.shadow.ensureCapacity(top);
-    const start = this.tlsf.extendTop(top);
-    // The old end marker is now inside a free block: poison it like the rest.
-    if (this.debug && oldTop !== 0 && start !== oldTop - 1) this.guard.poisonGranule(oldTop - 1);
-    if (this.pages.bytes > this.peakMappedBytes) this.peakMappedBytes = this.pages.bytes;
   }
 
   private fail(): VirtAddr {
@@ -501,7 +452,7 @@ export class Heap implements HeapApi {
     const reach = nextFree ? old + (nextWord & SIZE_MASK) : old;
     if (reach < need) {
       const atTop = next === end || (nextFree && next + (nextWord & SIZE_MASK) === end);
-      if (!atTop || !this.growFor(need - old)) return false;
+      if (!atTop || !this.extent.growFor(need - old)) return false;
     }
     if (this.debug) this.guard.checkPoison(next, block + need, "krealloc");
     return tlsf.growInPlace(block, need);
@@ -514,27 +465,6 @@ export class Heap implements HeapApi {
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     this.memory.write32(this.tlsf.addressOf(block) + REQUESTED, size);
     if (this.debug) this.guard.paintLive(block, Math.min(oldRequested, size), size);
-  }
-
-  /** Gives whole free pages at the top back: all but the initial ones when the heap is empty, else past a threshold. */
-  private trim(): void {
-    const tlsf = this.tlsf;
-    const tail = tlsf.freeTail();
-    if (tail === 0) return;
-    const top = tlsf.top;
-    const floor = this.initialPages * GRANULES_PER_PAGE;
-    let newTop: number;
-    if (this.liveBlocks === 0) {
-      newTop = floor;
-    } else {
-      if ((top - 1 - tail) * GRANULE <= this.trimThreshold) return;
-      // The free block keeps at least MIN_BLOCK granules plus the pad; the end marker follows it.
-      const keep = tail + MIN_BLOCK + this.topPad / GRANULE;
-      newTop = Math.max(floor, Math.ceil((keep + 1) / GRANULES_PER_PAGE) * GRANULES_PER_PAGE);
-    }
-    if (newTop >= top) return;
-    tlsf.shrinkTop(newTop);
-    this.pages.shrinkTo(newTop / GRANULES_PER_PAGE);
   }
 
   // --- validation -------------------------------------------------------------------------------------------------
