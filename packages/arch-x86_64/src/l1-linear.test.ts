@@ -1,9 +1,10 @@
 import { type DirectViewSlot, GeneralProtectionFault, InvalidArgumentError, PageFault } from "@ksim/core";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
+import { CR4_SMAP } from "./control.js";
 import { FlatMemory } from "./testing/flat-memory.js";
 import { FreeListFrames } from "./testing/free-list-frames.js";
-import { L1_KERNEL_READ, L1_KERNEL_WRITE } from "./tlb.js";
+import { L1_KERNEL_READ, L1_KERNEL_WRITE, L1_USER_READ } from "./tlb.js";
 import { X86_64 } from "./x86-64.js";
 
 // Tier 1 of the L1 TLB: pages whose direct view is the memory's `linearView` are cached as a tag and an offset,
@@ -186,5 +187,33 @@ describe("tier 1 of the L1 TLB (the memory's linear view)", () => {
     vm.unmap(base + 0x1000, 0x1000);
     expect(() => vm.write32(base + 0xffe, 1)).toThrow(PageFault);
     expect(memory.read16(a + 0xffe)).toBe(0xccdd); // nothing written by the faulting access
+  });
+
+  test("user and kernel accesses have their own tier-1 entries: a kernel-only page never serves user mode", () => {
+    const { arch, tlb, base, frame } = rig();
+    const kernel = arch.memory;
+    const user = arch.userMemory;
+    const userPage = base + 0x1000;
+    kernel.map(base, frame(), 0x1000, RW);
+    kernel.map(userPage, frame(), 0x1000, { writable: true, user: true, executable: false });
+    kernel.write32(base, 0x1234);
+    for (let k = 0; k < 2; k++) kernel.read32(base);
+    expect(tier1(tlb, L1_KERNEL_READ, base)).toBe(base);
+    expect(() => user.read32(base)).toThrow(PageFault); // U/S = 0: the kernel's cached entry is not the user's
+    for (let k = 0; k < 2; k++) user.write32(userPage, 7);
+    for (let k = 0; k < 2; k++) expect(user.read32(userPage)).toBe(7);
+    expect(tier1(tlb, L1_USER_READ, userPage)).toBe(userPage);
+    expect(kernel.read32(userPage)).toBe(7); // SMAP off: the kernel may read user pages
+  });
+
+  test("turning SMAP on empties tier 1: the kernel's next access to a user page faults", () => {
+    const { arch, base, frame } = rig();
+    const kernel = arch.memory;
+    kernel.map(base, frame(), 0x1000, { writable: true, user: true, executable: false });
+    for (let k = 0; k < 2; k++) kernel.write32(base, 5);
+    for (let k = 0; k < 2; k++) expect(kernel.read32(base)).toBe(5);
+    arch.mmu.writeCr4(arch.mmu.cr4 | CR4_SMAP);
+    expect(() => kernel.read32(base)).toThrow(PageFault);
+    expect(() => kernel.write32(base, 6)).toThrow(PageFault);
   });
 });
