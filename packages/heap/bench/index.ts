@@ -11,6 +11,7 @@ import { readTraceFile, TRACE_DIRECTORY, TRACE_FILES } from "../src/trace-file.j
 import { SUBJECTS, type SubjectName } from "./allocators.js";
 import { AS_FLAGS, compileAsTlsf } from "./as-tlsf.js";
 import { slabRoundingPeak } from "./design.js";
+import { churnTraffic } from "./traffic.js";
 import type { SliceRequest, Task, TaskResult } from "./worker.js";
 
 const quick = process.env.KSIM_BENCH_QUICK === "1";
@@ -148,6 +149,11 @@ function design(): void {
 
 console.log(`# @ksim/heap benchmarks (${new Date().toISOString()}, Node ${process.version}${quick ? ", quick" : ""})`);
 await churn();
+const traffic = churnTraffic();
+console.log(
+  `\n@ksim/heap's simulated-memory traffic on the churn: ${traffic.reads.toFixed(2)} read32 + ` +
+    `${traffic.writes.toFixed(2)} write32 per call`,
+);
 await traces();
 design();
 console.log(`\nAssemblyScript builds: asc ${AS_FLAGS.optimised.join(" ")} / asc ${AS_FLAGS.defaults.join(" ")}`);
