@@ -37,7 +37,7 @@ import {
 } from "./layout.js";
 import { badSize, checkSizing, type HeapOptions } from "./options.js";
 import { blockInfo, forEachLive, leaksByOwner, type ReportContext, slabinfo } from "./reports.js";
-import { HeapShadow, Shadow } from "./shadow.js";
+import { HeapShadow } from "./shadow.js";
 import type { HeapStatistics, OwnerUsage, SlabinfoRow } from "./stats.js";
 import { Tlsf } from "./tlsf.js";
 
@@ -375,7 +375,7 @@ export class Heap implements HeapApi {
       found = tlsf.findFit(need);
     }
     const block = tlsf.take(found, need, 0, size);
-    this.shadow.cells[block] = Shadow.Live + owner;
+    this.shadow.setLive(block, owner);
     this.counted(size, tlsf.liveSize);
     return this.base + block * GRANULE + HEADER_SIZE;
   }
@@ -394,7 +394,7 @@ export class Heap implements HeapApi {
     const front = alignGranules === 1 ? 0 : this.frontFor(found, alignGranules);
     if (this.debug) this.guard.checkPoison(found, found + front + need, this.operation);
     const block = tlsf.take(found, need, front, size);
-    this.shadow.cells[block] = Shadow.Live + owner;
+    this.shadow.setLive(block, owner);
     this.counted(size, tlsf.liveSize);
     if (this.debug) this.guard.paintLive(block, 0, size);
     return tlsf.addressOf(block) + HEADER_SIZE;
@@ -428,7 +428,7 @@ export class Heap implements HeapApi {
   private freeBlock(block: number, word: number, requested: number): void {
     const size = word & SIZE_MASK;
     const start = this.tlsf.release(block, word);
-    this.shadow.cells[block] = Shadow.Freed;
+    this.shadow.setFreed(block);
     this.liveBytes -= requested;
     this.liveBlocks--;
     this.liveGranules -= size;
@@ -477,7 +477,7 @@ export class Heap implements HeapApi {
       block >= FIRST_BLOCK &&
       block < this.tlsf.top &&
       (block | 0) === block &&
-      this.shadow.cells[block]! >= Shadow.Live
+      ((this.shadow.bits[(block >>> 5) << 1]! >>> (block & 31)) & 1) !== 0
     ) {
       return block;
     }

@@ -1,6 +1,6 @@
 import type { HeapBlockInfo, OwnerContext, OwnerId } from "@ksim/core";
 import { END_MAGIC, FIRST_BLOCK, FREE_BIT, HEADER_SIZE, MAGIC, MIN_BLOCK, SIZE_MASK } from "./layout.js";
-import { type HeapShadow, Shadow } from "./shadow.js";
+import type { HeapShadow } from "./shadow.js";
 import { type OwnerUsage, type SlabinfoRow, slabRow, slabRowNames } from "./stats.js";
 import type { Tlsf } from "./tlsf.js";
 
@@ -16,9 +16,9 @@ export interface ReportContext {
 
 /** Calls `visit` for every live block in address order, as the shadow knows them (robust to damaged headers). */
 export function forEachLive(context: ReportContext, visit: (block: number) => void): void {
-  const cells = context.shadow.cells;
-  const end = Math.min(context.tlsf.top, cells.length);
-  for (let block = FIRST_BLOCK; block < end; block++) if (cells[block]! >= Shadow.Live) visit(block);
+  const shadow = context.shadow;
+  const end = Math.min(context.tlsf.top, shadow.capacity);
+  for (let block = FIRST_BLOCK; block < end; block++) if (shadow.isLive(block)) visit(block);
 }
 
 /** What `blocks()` reports for live block `block`. */

@@ -1,32 +1,29 @@
-/** Values of a granule's shadow cell below {@link Shadow.Live}. */
-export const Shadow = {
-  /** No block was ever handed out here. */
-  Never: 0,
-  /** A block was handed out here and freed (kept, to tell a double free from a wild pointer). */
-  Freed: 1,
-  /** A live block starts here; the cell is `Live + owner id`. */
-  Live: 2,
-} as const;
-
 /**
- * The heap's out-of-band state, like KASAN's shadow memory: one 32-bit cell per 16-byte granule, in a JavaScript
- * typed array a driver cannot reach. A cell says whether a live block starts at the granule, and whose it is
- * (`Shadow.Live + owner`), or whether a block was handed out there once (`Shadow.Freed`). That is all: the
- * allocator's structure (headers, free lists, bitmaps) is in simulated RAM. With it kfree can refuse a pointer that
- * is not a live block without reading anything a driver may have damaged, name the reason, and leave the heap
- * byte-identical; and owner tags cost one store per kmalloc, with no room taken in the header.
+ * The heap's out-of-band state, like KASAN's shadow memory, in JavaScript typed arrays a driver cannot reach:
+ * per 16-byte granule, a "live" bit (a live block starts here), a "handed" bit (a block was handed out here once,
+ * kept after it is freed) and the owner id of the live block starting there. That is all: the allocator's structure
+ * (headers, free lists, bitmaps) is in simulated RAM.
+ *
+ * With it kfree refuses a pointer that is not a live block without reading anything a driver may have damaged,
+ * names the reason (a double free is told from a wild pointer even after the memory was merged or reused), and
+ * leaves the heap byte-identical; owner tags take no room in the header. The two bits of 32 granules share a pair of
+ * words (`bits[2k]` live, `bits[2k + 1]` handed), so the hot paths touch a bitmap of 1/64 of the heap's size, which
+ * stays in the host's caches; owners are only written on the hot path.
  */
 export class HeapShadow {
-  /** One cell per granule (see {@link Shadow}). */
-  cells: Uint32Array;
+  /** Live and handed bits, interleaved per 32 granules. */
+  bits: Int32Array;
+  /** Owner id of the live block starting at each granule (meaningful where its live bit is set). */
+  owners: Int32Array;
 
   constructor(granules = 4096) {
-    this.cells = new Uint32Array(granules);
+    this.bits = new Int32Array(Math.ceil(granules / 32) * 2);
+    this.owners = new Int32Array(granules);
   }
 
   /** Granules covered. */
   get capacity(): number {
-    return this.cells.length;
+    return this.owners.length;
   }
 
   /** Makes room for `granules` granules; what was there is kept. */
@@ -34,30 +31,54 @@ export class HeapShadow {
     let capacity = this.capacity;
     if (granules <= capacity) return;
     while (capacity < granules) capacity *= 2;
-    const cells = new Uint32Array(capacity);
-    cells.set(this.cells);
-    this.cells = cells;
+    const bits = new Int32Array(Math.ceil(capacity / 32) * 2);
+    bits.set(this.bits);
+    const owners = new Int32Array(capacity);
+    owners.set(this.owners);
+    this.bits = bits;
+    this.owners = owners;
   }
 
-  /** True when a live block starts at granule `granule`. */
+  /** Marks granule `granule` as the start of a live block of `owner` (and as handed out). */
+  setLive(granule: number, owner: number): void {
+    const at = (granule >>> 5) << 1;
+    const bit = 1 << (granule & 31);
+    const bits = this.bits;
+    bits[at] = bits[at]! | bit;
+    bits[at + 1] = bits[at + 1]! | bit;
+    this.owners[granule] = owner;
+  }
+
+  /** Marks the live block at `granule` freed (its handed bit stays). */
+  setFreed(granule: number): void {
+    const at = (granule >>> 5) << 1;
+    this.bits[at] = this.bits[at]! & ~(1 << (granule & 31));
+  }
+
+  /** True when a live block starts at granule `granule` (an integer; false outside the shadow). */
   isLive(granule: number): boolean {
-    return granule >= 0 && granule < this.cells.length && this.cells[granule]! >= Shadow.Live;
+    return (
+      granule >= 0 && granule < this.owners.length && ((this.bits[(granule >>> 5) << 1]! >>> (granule & 31)) & 1) !== 0
+    );
   }
 
   /** True when a block was ever handed out at granule `granule` (live or freed). */
   wasHanded(granule: number): boolean {
-    return granule >= 0 && granule < this.cells.length && this.cells[granule]! !== Shadow.Never;
+    return (
+      granule >= 0 &&
+      granule < this.owners.length &&
+      ((this.bits[((granule >>> 5) << 1) + 1]! >>> (granule & 31)) & 1) !== 0
+    );
   }
 
   /** The owner of the live block at `granule`. */
   ownerOf(granule: number): number {
-    return this.cells[granule]! - Shadow.Live;
+    return this.owners[granule]!;
   }
 
   /** The nearest granule below `granule` where a live block starts, or -1 (down to `floor`). */
   liveBefore(granule: number, floor: number): number {
-    const cells = this.cells;
-    for (let g = Math.min(granule, cells.length) - 1; g >= floor; g--) if (cells[g]! >= Shadow.Live) return g;
+    for (let g = Math.min(granule, this.capacity) - 1; g >= floor; g--) if (this.isLive(g)) return g;
     return -1;
   }
 }
