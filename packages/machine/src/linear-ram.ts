@@ -1,4 +1,4 @@
-import type { DirectViewSlot } from "@ksim/core";
+import { type DirectViewSlot, InvalidArgumentError } from "@ksim/core";
 import type { RamArena, RamArenas, RamSlice } from "./ram-arena.js";
 import { isAllZero, RamBank } from "./ram-bank.js";
 
@@ -43,9 +43,30 @@ export class LinearRam extends RamBank {
   readonly #arena: RamArena;
   #allocated = 0;
 
-  /** A bank over `slice` (which must be zero and unused). */
+  /**
+   * A bank over `slice`, which must be zero and used by nothing else (as {@link RamArenas.take} hands them out).
+   * @throws InvalidArgumentError if the slice is not 64 KiB-aligned, is empty or longer than 4 GiB, or runs past
+   *   its arena's buffer.
+   */
   constructor(slice: RamSlice) {
     super();
+    const { arena, offset, size } = slice;
+    const fits =
+      Number.isInteger(offset) &&
+      Number.isInteger(size) &&
+      offset >= 0 &&
+      offset % CHUNK_SIZE === 0 &&
+      size >= 1 &&
+      size <= 2 ** 32 &&
+      arena.buffer instanceof ArrayBuffer &&
+      offset + size <= arena.buffer.byteLength;
+    if (!fits) {
+      throw new InvalidArgumentError(
+        "slice",
+        { offset, size },
+        "must be 1 B-4 GiB at a 64 KiB-aligned offset inside its arena's buffer",
+      );
+    }
     this.size = slice.size;
     this.chunkCount = Math.ceil(slice.size / CHUNK_SIZE);
     this.view = new DataView(slice.arena.buffer, slice.offset, slice.size);

@@ -1,6 +1,10 @@
+import { InvalidArgumentError } from "@ksim/core";
 import { describe, expect, it } from "vitest";
+import { AddressMap } from "./address-map.js";
+import { buildPhysicalLayout } from "./layout.js";
 import { LinearRam } from "./linear-ram.js";
-import { RamArenas } from "./ram-arena.js";
+import { PhysicalBus } from "./physical-bus.js";
+import { type RamArena, RamArenas } from "./ram-arena.js";
 
 const KiB = 1024;
 const MiB = 2 ** 20;
@@ -78,5 +82,57 @@ describe("RamArenas", () => {
       throw new TypeError("not a refusal");
     });
     expect(() => broken.take(4 * KiB)).toThrow(TypeError);
+  });
+
+  it.each([
+    ["size 0", (a: RamArenas) => a.take(0)],
+    ["size -1", (a: RamArenas) => a.take(-1)],
+    ["size 1.5", (a: RamArenas) => a.take(1.5)],
+    ["size NaN", (a: RamArenas) => a.take(Number.NaN)],
+    ["size above 4 GiB", (a: RamArenas) => a.take(2 ** 32 + 1)],
+  ])("take: %s throws InvalidArgumentError and hands out nothing", (_, call) => {
+    const { asked, allocate } = host();
+    const arenas = new RamArenas(allocate, MiB);
+    expect(() => call(arenas)).toThrow(InvalidArgumentError);
+    expect(asked).toEqual([]);
+    expect(arenas.take(64 * KiB)!.offset).toBe(0); // nothing was taken before
+  });
+
+  it.each([
+    ["allocate not a function", () => new RamArenas(42 as unknown as () => ArrayBuffer)],
+    ["arena size below 64 KiB", () => new RamArenas(undefined, 4096)],
+    ["arena size NaN", () => new RamArenas(undefined, Number.NaN)],
+    ["write budget fractional", () => new RamArenas(undefined, MiB, 65536.5)],
+  ])("constructor: %s throws InvalidArgumentError", (_, make) => {
+    expect(make).toThrow(InvalidArgumentError);
+  });
+});
+
+describe("LinearRam over a slice", () => {
+  const arena: RamArena = { buffer: new ArrayBuffer(MiB), used: 0, touchedChunks: 0 };
+  it.each([
+    ["a misaligned offset", { arena, offset: 4096, size: 64 * KiB }],
+    ["an empty slice", { arena, offset: 0, size: 0 }],
+    ["a slice past the buffer", { arena, offset: 960 * KiB, size: 128 * KiB }],
+    ["a fractional size", { arena, offset: 0, size: 10.5 }],
+  ])("refuses %s with InvalidArgumentError", (_, slice) => {
+    expect(() => new LinearRam(slice)).toThrow(InvalidArgumentError);
+  });
+
+  it("works at slice offsets past 4 GiB of a large arena (three 3 GiB low RAMs in one 16 GiB reservation)", () => {
+    const arenas = new RamArenas(undefined, 2 ** 34);
+    const buses = [0, 1, 2].map(() => new PhysicalBus(new AddressMap(buildPhysicalLayout(3 * 2 ** 30)), false, arenas));
+    for (const [i, bus] of buses.entries()) {
+      bus.write32(0, 0x1111_1111 * (i + 1));
+      bus.write64(3 * 2 ** 30 - 8, BigInt(i + 1) << 56n);
+    }
+    for (const [i, bus] of buses.entries()) {
+      expect(bus.read32(0)).toBe(0x1111_1111 * (i + 1));
+      expect(bus.read64(3 * 2 ** 30 - 8)).toBe(BigInt(i + 1) << 56n);
+      expect(bus.linearView!.getUint8(3 * 2 ** 30 - 1)).toBe(i + 1);
+    }
+    // Where the host granted 16 GiB, the third slice starts at 6 GiB of it.
+    const third = buses[2]!.linearView!;
+    if (third.buffer.byteLength >= 2 ** 34) expect(third.byteOffset).toBe(6 * 2 ** 30);
   });
 });

@@ -1,3 +1,5 @@
+import { checkInteger, InvalidArgumentError } from "@ksim/core";
+
 /**
  * Where one-buffer RAM ({@link LinearRam}) gets its host memory: zero-filled slices of large host `ArrayBuffer`s
  * ("arenas"), several machines to an arena.
@@ -51,12 +53,16 @@ export class RamArenas {
    * @param allocate how to get host buffers (tests inject refusals); by default `new ArrayBuffer`.
    * @param arenaSize bytes asked for per arena (less when the host refuses, more when one slice needs more).
    * @param writeBudget bytes written in an arena after which it takes no new slices.
+   * @throws InvalidArgumentError if `allocate` is not a function or a size is not an integer in [64 KiB, 2^53).
    */
   constructor(
     allocate: HostAllocator = (bytes) => new ArrayBuffer(bytes),
     arenaSize = DEFAULT_ARENA_SIZE,
     writeBudget = DEFAULT_ARENA_WRITE_BUDGET,
   ) {
+    if (typeof allocate !== "function") throw new InvalidArgumentError("allocate", allocate, "must be a function");
+    checkInteger("arenaSize", arenaSize, SLICE_ALIGNMENT, Number.MAX_SAFE_INTEGER);
+    checkInteger("writeBudget", writeBudget, SLICE_ALIGNMENT, Number.MAX_SAFE_INTEGER);
     this.#allocate = allocate;
     this.#ceiling = arenaSize;
     this.#budgetChunks = Math.ceil(writeBudget / SLICE_ALIGNMENT);
@@ -64,9 +70,11 @@ export class RamArenas {
 
   /**
    * `size` zero bytes that no one else has, or null when the host refuses a buffer that large (the caller then
-   * keeps its RAM in chunks). `size` must be a positive integer.
+   * keeps its RAM in chunks). Errors other than the host's `RangeError` propagate.
+   * @throws InvalidArgumentError if `size` is not an integer in [1, 4 GiB] (a linear view's offsets are 32-bit).
    */
   take(size: number): RamSlice | null {
+    checkInteger("size", size, 1, 2 ** 32);
     const need = Math.ceil(size / SLICE_ALIGNMENT) * SLICE_ALIGNMENT;
     let arena = this.#current;
     if (arena === null || arena.used + need > arena.buffer.byteLength || arena.touchedChunks >= this.#budgetChunks) {
