@@ -51,8 +51,17 @@ export interface MachineStats {
   /** Port reads and writes that reached no device (counted per byte). */
   readonly unclaimedPortReads: number;
   readonly unclaimedPortWrites: number;
-  /** RAM chunks holding host memory (low and high RAM together), and the host bytes they take. */
+  /**
+   * RAM chunks counted as allocated (low and high RAM together): written with something other than zero (through
+   * the bus, or by a direct view asked for with `forWrite`) and not zeroed whole since. Chunks are 64 KiB (1 MiB
+   * and up above 64 GiB of high RAM).
+   */
   readonly ramChunksAllocated: number;
+  /**
+   * `ramChunksAllocated` in bytes. For chunked RAM, the host memory its chunks take. For low RAM in one buffer, a
+   * measure of what was written: the host OS commits 4 KiB pages on first write (so it usually holds less) and
+   * keeps them when a chunk is zeroed whole (so after that it can hold more).
+   */
   readonly ramBytesAllocated: number;
   /** MSI messages delivered or queued. */
   readonly interruptMessages: number;

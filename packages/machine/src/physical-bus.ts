@@ -310,7 +310,10 @@ export class PhysicalBus implements PhysicalMemory {
     this.write64Slow(address, value);
   }
 
-  /** A 32-bit read in high RAM inside one chunk (kept small so it inlines), else the general path. */
+  /**
+   * A 32-bit read in chunked low RAM (the fallback) or in high RAM inside one chunk (kept small so it inlines),
+   * else the general path.
+   */
   private read32High(address: PhysAddr): number {
     const a = address >>> 0;
     if (a === address && a < this.chunkedLowEnd - 3) return this.readChunkedLow(a, 4);

@@ -22,7 +22,10 @@ export abstract class RamBank {
   /** Chunks counted as allocated (written with something other than zero and not zeroed whole since). */
   abstract get allocatedChunks(): number;
 
-  /** `allocatedChunks * chunkSize`: the host memory the RAM holds (an upper bound for {@link LinearRam}). */
+  /**
+   * `allocatedChunks * chunkSize`: for {@link SparseRam} the host memory its chunks take; for {@link LinearRam} a
+   * measure of what was written (the host commits 4 KiB pages on first write and keeps them when a chunk is zeroed).
+   */
   get allocatedBytes(): number {
     return this.allocatedChunks * this.chunkSize;
   }
