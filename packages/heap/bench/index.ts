@@ -19,7 +19,16 @@ const ROUNDS = quick ? 3 : 12;
 const SLICE_MS = quick ? 200 : 300;
 const TRACE_REPEATS = quick ? 2 : 5;
 
-const CHURN_SUBJECTS: SubjectName[] = ["ksim-real", "ksim-flat", "as-tlsf-O3", "as-tlsf", "malloc", "thi.ng"];
+const CHURN_SUBJECTS: SubjectName[] = [
+  "ksim-real",
+  "vm-floor",
+  "host-floor",
+  "ksim-flat",
+  "as-tlsf-O3",
+  "as-tlsf",
+  "malloc",
+  "thi.ng",
+];
 const TRACE_SUBJECTS: SubjectName[] = ["ksim-real", "ksim-flat", "as-tlsf-O3", "malloc"];
 
 // AssemblyScript's TLSF, compiled once at bench start in a temporary directory (removed at the end).

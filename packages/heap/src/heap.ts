@@ -477,7 +477,7 @@ export class Heap implements HeapApi {
       block >= FIRST_BLOCK &&
       block < this.tlsf.top &&
       (block | 0) === block &&
-      ((this.shadow.bits[(block >>> 5) << 1]! >>> (block & 31)) & 1) !== 0
+      ((this.shadow.bits[(block >>> 5) << 2]! >>> (block & 31)) & 1) !== 0
     ) {
       return block;
     }

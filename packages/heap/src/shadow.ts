@@ -1,23 +1,26 @@
+import { KERNEL_OWNER } from "@ksim/core";
+
 /**
  * The heap's out-of-band state, like KASAN's shadow memory, in JavaScript typed arrays a driver cannot reach:
  * per 16-byte granule, a "live" bit (a live block starts here), a "handed" bit (a block was handed out here once,
- * kept after it is freed) and the owner id of the live block starting there. That is all: the allocator's structure
- * (headers, free lists, bitmaps) is in simulated RAM.
+ * kept after it is freed), an "owned" bit (the live block there belongs to someone other than the kernel, owner 0)
+ * and that owner's id. That is all: the allocator's structure (headers, free lists, bitmaps) is in simulated RAM.
  *
  * With it kfree refuses a pointer that is not a live block without reading anything a driver may have damaged,
  * names the reason (a double free is told from a wild pointer even after the memory was merged or reused), and
- * leaves the heap byte-identical; owner tags take no room in the header. The two bits of 32 granules share a pair of
- * words (`bits[2k]` live, `bits[2k + 1]` handed), so the hot paths touch a bitmap of 1/64 of the heap's size, which
- * stays in the host's caches; owners are only written on the hot path.
+ * leaves the heap byte-identical; owner tags take no room in the header. The bits of 32 granules share four words
+ * (`bits[4k]` live, `bits[4k + 1]` handed, `bits[4k + 2]` owned), a bitmap of 1/32 of the heap's size that stays in
+ * the host's caches; the owner array (4 bytes per granule) is touched only for blocks of an owner other than the
+ * kernel, so the kernel's own allocations cost no cache miss there.
  */
 export class HeapShadow {
-  /** Live and handed bits, interleaved per 32 granules. */
+  /** Live, handed and owned bits, interleaved per 32 granules (four words, the fourth unused). */
   bits: Int32Array;
-  /** Owner id of the live block starting at each granule (meaningful where its live bit is set). */
+  /** Owner id of the live block starting at each granule (meaningful where its live and owned bits are set). */
   owners: Int32Array;
 
   constructor(granules = 4096) {
-    this.bits = new Int32Array(Math.ceil(granules / 32) * 2);
+    this.bits = new Int32Array(Math.ceil(granules / 32) * 4);
     this.owners = new Int32Array(granules);
   }
 
@@ -31,7 +34,7 @@ export class HeapShadow {
     let capacity = this.capacity;
     if (granules <= capacity) return;
     while (capacity < granules) capacity *= 2;
-    const bits = new Int32Array(Math.ceil(capacity / 32) * 2);
+    const bits = new Int32Array(Math.ceil(capacity / 32) * 4);
     bits.set(this.bits);
     const owners = new Int32Array(capacity);
     owners.set(this.owners);
@@ -41,24 +44,28 @@ export class HeapShadow {
 
   /** Marks granule `granule` as the start of a live block of `owner` (and as handed out). */
   setLive(granule: number, owner: number): void {
-    const at = (granule >>> 5) << 1;
+    const at = (granule >>> 5) << 2;
     const bit = 1 << (granule & 31);
     const bits = this.bits;
     bits[at] = bits[at]! | bit;
     bits[at + 1] = bits[at + 1]! | bit;
-    this.owners[granule] = owner;
+    if (owner === KERNEL_OWNER) bits[at + 2] = bits[at + 2]! & ~bit;
+    else {
+      bits[at + 2] = bits[at + 2]! | bit;
+      this.owners[granule] = owner;
+    }
   }
 
   /** Marks the live block at `granule` freed (its handed bit stays). */
   setFreed(granule: number): void {
-    const at = (granule >>> 5) << 1;
+    const at = (granule >>> 5) << 2;
     this.bits[at] = this.bits[at]! & ~(1 << (granule & 31));
   }
 
   /** True when a live block starts at granule `granule` (an integer; false outside the shadow). */
   isLive(granule: number): boolean {
     return (
-      granule >= 0 && granule < this.owners.length && ((this.bits[(granule >>> 5) << 1]! >>> (granule & 31)) & 1) !== 0
+      granule >= 0 && granule < this.owners.length && ((this.bits[(granule >>> 5) << 2]! >>> (granule & 31)) & 1) !== 0
     );
   }
 
@@ -67,13 +74,15 @@ export class HeapShadow {
     return (
       granule >= 0 &&
       granule < this.owners.length &&
-      ((this.bits[((granule >>> 5) << 1) + 1]! >>> (granule & 31)) & 1) !== 0
+      ((this.bits[((granule >>> 5) << 2) + 1]! >>> (granule & 31)) & 1) !== 0
     );
   }
 
-  /** The owner of the live block at `granule`. */
+  /** The owner of the live block at `granule` (0, the kernel, unless its owned bit is set). */
   ownerOf(granule: number): number {
-    return this.owners[granule]!;
+    return ((this.bits[((granule >>> 5) << 2) + 2]! >>> (granule & 31)) & 1) !== 0
+      ? this.owners[granule]!
+      : KERNEL_OWNER;
   }
 
   /** The nearest granule below `granule` where a live block starts, or -1 (down to `floor`). */

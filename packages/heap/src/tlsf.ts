@@ -63,6 +63,8 @@ export class Tlsf {
   mergedNext = 0;
   /** The granule after the free block the last {@link release} made (the end marker's when it is the last block). */
   freedEnd = 0;
+  /** The size class whose list head the last {@link findFit} returned. */
+  private fitClass = 0;
 
   constructor(
     private readonly memory: VirtualMemory,
@@ -152,7 +154,10 @@ export class Tlsf {
     const exact = sizeClass(size);
     const head = memory.read32(base + HEADS_AT + exact * 4);
     // Below 64 granules a class holds one size; above, its head may be too small.
-    if (head !== 0 && (size < 2 * SL_COUNT || this.fits(head, size))) return head;
+    if (head !== 0 && (size < 2 * SL_COUNT || this.fits(head, size))) {
+      this.fitClass = exact;
+      return head;
+    }
     let index = exact + 1;
     if (size >= 2 * SL_COUNT) {
       // Round up so that any block of the class fits.
@@ -170,10 +175,10 @@ export class Tlsf {
       slBits = memory.read32(base + SL_MAPS_AT + fl * 4);
       if (slBits === 0) this.damaged(Damage.FirstLevel, 0, fl, 0);
     }
-    const found = memory.read32(base + HEADS_AT + ((fl << SL_SHIFT) | lowestBit(slBits)) * 4);
-    if (found === 0) {
-      this.damaged(Damage.EmptyHead, 0, (fl << SL_SHIFT) | lowestBit(slBits), 0);
-    }
+    const fitIndex = (fl << SL_SHIFT) | lowestBit(slBits);
+    const found = memory.read32(base + HEADS_AT + fitIndex * 4);
+    if (found === 0) this.damaged(Damage.EmptyHead, 0, fitIndex, 0);
+    this.fitClass = fitIndex;
     return found;
   }
 
@@ -195,12 +200,19 @@ export class Tlsf {
       (word & FREE_BIT) === 0 ||
       memory.read32(at + MAGIC) !== FREE_MAGIC ||
       size < need + front ||
+      sizeClass(size) !== this.fitClass ||
       after > this.top - 1 ||
       memory.read32(base + after * GRANULE + PREV_PHYS) !== block
     ) {
       this.damaged(Damage.NotFree, block, word, need + front);
     }
-    this.unlink(block, size);
+    // The head of list `fitClass` (findFit just read it there): the list now starts at its successor.
+    const next = memory.read32(at + NEXT_FREE);
+    if (next !== 0) this.checkLink(next, block, LinkName.NextFree);
+    memory.write32(base + HEADS_AT + this.fitClass * 4, next);
+    if (next === 0) this.clearClass(this.fitClass);
+    this.freeGranules -= size;
+    this.freeBlocks--;
     const start = block + front;
     if (front !== 0) this.insert(block, front);
     const rest = size - front - need;
@@ -443,9 +455,10 @@ export class Tlsf {
     } else {
       const fl = index >>> SL_SHIFT;
       const slAt = base + SL_MAPS_AT + fl * 4;
-      memory.write32(slAt, memory.read32(slAt) | (1 << (index & (SL_COUNT - 1))));
-      const flBits = memory.read32(base + FL_MAP_AT);
-      if ((flBits & (1 << fl)) === 0) memory.write32(base + FL_MAP_AT, flBits | (1 << fl));
+      const slBits = memory.read32(slAt);
+      memory.write32(slAt, slBits | (1 << (index & (SL_COUNT - 1))));
+      // A second-level map that was not empty already has its first-level bit.
+      if (slBits === 0) memory.write32(base + FL_MAP_AT, memory.read32(base + FL_MAP_AT) | (1 << fl));
     }
     const at = base + block * GRANULE;
     memory.write32(at + NEXT_FREE, head);
