@@ -380,6 +380,22 @@ describe("owners and reports", () => {
     expect(heap.heapCheck().ok).toBe(true);
   });
 
+  test("a block reusing the memory of a driver's freed block is the kernel's, not the driver's", () => {
+    const owners = ownerContext();
+    const { heap } = realHeap({ owners });
+    owners.set(7);
+    const p = heap.kmalloc(64);
+    owners.set(KERNEL_OWNER);
+    heap.kmalloc(16);
+    heap.kfree(p);
+    owners.set(KERNEL_OWNER);
+    const q = heap.kmalloc(64);
+    expect(q).toBe(p);
+    expect(heap.blocks().find((info) => info.address === q)?.owner).toBe(KERNEL_OWNER);
+    expect(heap.leaksByOwner().map((usage) => usage.owner)).toEqual([KERNEL_OWNER]);
+    expect(heap.releaseOwner(7)).toEqual([]);
+  });
+
   test("an owner id that is not a non-negative int32 is refused", () => {
     const { heap } = realHeap({ owners: { current: () => -3, nameOf: () => "?" } });
     expect(() => heap.kmalloc(10)).toThrow(InvalidArgumentError);
