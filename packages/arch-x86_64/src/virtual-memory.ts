@@ -5,6 +5,7 @@ import {
   checkInteger,
   checkPhysAddr,
   checkSize,
+  type DirectViewSlot,
   GeneralProtectionFault,
   InvalidArgumentError,
   LINEAR_LIMIT_48,
@@ -370,6 +371,43 @@ export class X86VirtualMemory implements VirtualMemory {
     const phys = this.physSlow(virt, 8, Access.Write);
     if (phys >= 0) this.mem.write64(phys, value);
     else this.writeCrossing(virt, 8, BigInt.asUintN(64, value));
+  }
+
+  /**
+   * VirtualMemory.pageView: a host view of `virt`'s page for several accesses in a row (see `@ksim/core`). A page in
+   * tier 1 costs what a scalar hit costs; otherwise `virt` is validated and translated like an access (faults throw),
+   * the L1 slot's view is looked up so that the next call hits, and the memory is asked for the page's view.
+   */
+  pageView(virt: number, write: boolean, slot: DirectViewSlot): DataView | null {
+    const low = virt >>> 0;
+    const off = low & 0xfff;
+    const j = (low >>> 12) & this.l1Mask;
+    if (write) {
+      if (this.writeTags[j] === virt - off) {
+        slot.offset = (this.writeOffsets[j]! >>> 0) + off;
+        return this.linear;
+      }
+    } else if (this.readTags[j] === virt - off) {
+      slot.offset = (this.readOffsets[j]! >>> 0) + off;
+      return this.linear;
+    }
+    return this.pageViewMiss(virt, write, slot);
+  }
+
+  private pageViewMiss(virt: number, write: boolean, slot: DirectViewSlot): DataView | null {
+    if (typeof write !== "boolean") throw new InvalidArgumentError("write", write, "not a boolean");
+    const phys = this.physSlow(virt, 1, write ? Access.Write : Access.Read);
+    const off = virt % PAGE;
+    const vpn = (virt - off) / PAGE;
+    const j = vpn & this.l1Mask;
+    const e = write ? this.l1Write : this.l1Read;
+    if (e[j * L1_STRIDE] === vpn && e[j * L1_STRIDE + 3] === VIEW_PENDING) {
+      this.tlb.resolveView(write ? this.l1WriteIndex : this.l1ReadIndex, j);
+    }
+    const mem = this.mem;
+    const view = mem.directView === undefined ? null : mem.directView(phys - off, write, slot);
+    if (view !== null) slot.offset += off;
+    return view;
   }
 
   /** Tiers 2 and 3 of a read of `width` (1, 2 or 4) bytes. */

@@ -1,5 +1,6 @@
 import type { PhysAddr, VirtAddr } from "./address.js";
 import type { MemoryTypeValue } from "./memory-type.js";
+import type { DirectViewSlot } from "./physical-memory.js";
 
 /** Protection and caching of a mapping, said positively (unlike the seed's "off switch" MEM_PAGE_* flags). */
 export interface Protection {
@@ -56,4 +57,18 @@ export interface VirtualMemory {
   copy(destination: VirtAddr, source: VirtAddr, length: number): void;
   read(virt: VirtAddr, into: Uint8Array): void;
   write(virt: VirtAddr, from: Uint8Array): void;
+  /**
+   * Optional fast path for code that makes several accesses to one page in a row (a heap's block headers), like
+   * QEMU's `probe_access`: translates `virt` for a read (`write` false) or a write exactly as an access would (TLB,
+   * walk, Accessed and, for a write, Dirty bits, permission checks; a fault throws `PageFault` and a malformed
+   * address `InvalidArgumentError` / `GeneralProtectionFault`) and returns a host view of the page, with
+   * `slot.offset` set to the offset of `virt` itself in it: bytes `[slot.offset - (virt % 4096), ... + 4096)` of the
+   * view are the page. Returns null when the page has no host view (device registers, holes): use the scalar
+   * accesses then. A write view may be written and read; a read view must only be read.
+   *
+   * The view reflects the mapping at the time of the call, as a TLB entry does: use it for the accesses of one
+   * operation, and ask again after anything that can change mappings (map, unmap, protect, an address-space
+   * switch, a TLB flush) or the physical memory's layout.
+   */
+  pageView?(virt: VirtAddr, write: boolean, slot: DirectViewSlot): DataView | null;
 }
