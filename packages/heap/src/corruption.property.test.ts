@@ -55,7 +55,10 @@ function panicOrResult<T>(call: () => T): T | KernelPanic {
   }
 }
 
-describe("a stray write anywhere in the allocator's structure", () => {
+describe.each([
+  { debug: false, runs: 600 },
+  { debug: true, runs: 200 },
+])("a stray write anywhere in the allocator's structure (debug mode $debug)", ({ debug, runs }) => {
   test("never makes the heap fault, loop, throw anything but a MEMORY_MANAGEMENT_ERROR panic, or write into a live block's data; heapCheck always reports", () => {
     fc.assert(
       fc.property(
@@ -68,7 +71,7 @@ describe("a stray write anywhere in the allocator's structure", () => {
         value,
         fc.array(op, { maxLength: 40 }),
         (sizes, where, stray, ops) => {
-          const { heap, memory } = fakeHeap({ frames: 2048 });
+          const { heap, memory } = fakeHeap({ frames: 2048, debug });
           const live = sizes.map((size) => heap.kmalloc(size));
           const freed = live.filter((_, i) => i % 3 === 1);
           for (const p of freed) heap.kfree(p);
@@ -140,7 +143,7 @@ describe("a stray write anywhere in the allocator's structure", () => {
           expect(typeof after.ok).toBe("boolean");
         },
       ),
-      { numRuns: 600 },
+      { numRuns: runs },
     );
   });
 });

@@ -278,9 +278,7 @@ export class Tlsf {
     this.mergedNext = 0;
     if ((nextWord & FREE_BIT) !== 0) {
       const nextSize = nextWord & SIZE_MASK;
-      if (memory.read32(nextAt + MAGIC) !== FREE_MAGIC || next + nextSize > this.top - 1) {
-        this.damaged(Damage.NotFree, next, nextWord, 0);
-      }
+      this.checkedFreeSize(next, nextWord);
       this.unlink(next, nextSize);
       size += nextSize;
       end = next + nextSize;
@@ -449,8 +447,13 @@ export class Tlsf {
     const headAt = base + HEADS_AT + index * 4;
     const head = memory.read32(headAt);
     if (head !== 0) {
-      // Range-checked, not read back: writing the old head's previous-free link overwrites whatever was there.
+      // The old head must be a free block of this class before its previous-free link (the first word of its
+      // payload) is written: a damaged head slot must not make the heap write into someone's data.
       this.checkLink(head, 0, LinkName.Head);
+      const headWord = memory.read32(base + head * GRANULE + SIZE_FLAGS);
+      if ((headWord & FREE_BIT) === 0 || sizeClass(headWord & SIZE_MASK) !== index) {
+        this.damaged(Damage.NotFree, head, headWord, 0);
+      }
       memory.write32(base + head * GRANULE + PREV_FREE, block);
     } else {
       const fl = index >>> SL_SHIFT;
@@ -531,12 +534,15 @@ export class Tlsf {
   /** The size of free block `block` whose size word is `word`, checked (magic, extent, and `expected` if given). */
   private checkedFreeSize(block: number, word: number, expected = -1): number {
     const size = word & SIZE_MASK;
+    // The block after it must link back: a size word damaged but still free-looking is caught before the heap writes
+    // the back link of whatever lies at `block + size`.
     if (
       (word & FREE_BIT) === 0 ||
       this.word(block, MAGIC) !== FREE_MAGIC ||
       size < MIN_BLOCK ||
       block + size > this.top - 1 ||
-      (expected >= 0 && size !== expected)
+      (expected >= 0 && size !== expected) ||
+      this.word(block + size, PREV_PHYS) !== block
     ) {
       this.damaged(Damage.NotFree, block, word, 0);
     }
