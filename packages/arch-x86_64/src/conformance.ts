@@ -9,6 +9,7 @@ import {
   MEM_PAGE_KERNEL,
   MEM_PAGE_NOALLOC,
   MEM_PAGE_READONLY,
+  PageFault,
   type PhysicalMemory,
 } from "@ksim/core";
 import { describe, expect, test } from "vitest";
@@ -144,6 +145,30 @@ export function describeArchConformance(name: string, factory: () => ArchUnderTe
       arch.mapAddress(0, frameB, v, MEM_PAGE_KERNEL);
       expect(arch.memory.read32(v)).toBe(2);
       expect(arch.getPhysicalAddress(0, v + arch.pageSize * 100)).toBe(0);
+    });
+
+    test("VirtualMemory.pageView, when offered, sees what scalar accesses see and faults like them", () => {
+      const { arch, physical } = factory();
+      const vm = arch.memory;
+      if (vm.pageView === undefined) return; // optional: nothing to check
+      const v = arch.layout.heap.base;
+      arch.mapAddress(0, 0x8_0000, v, MEM_PAGE_KERNEL);
+      arch.mapAddress(0, 0x9_0000, v + arch.pageSize, MEM_PAGE_KERNEL | MEM_PAGE_READONLY);
+      physical.write32(0x8_0020, 0x1234_5678);
+      const slot = { offset: 0 };
+      for (let k = 0; k < 2; k++) {
+        const view = vm.pageView(v + 0x20, false, slot);
+        expect(view).not.toBeNull();
+        expect(view!.getUint32(slot.offset, true)).toBe(0x1234_5678);
+      }
+      const w = vm.pageView(v + 0x24, true, slot)!;
+      w.setUint32(slot.offset, 0xabcd, true);
+      expect(vm.read32(v + 0x24)).toBe(0xabcd);
+      expect(physical.read32(0x8_0024)).toBe(0xabcd);
+      expect(vm.pageView(v + arch.pageSize, false, slot)).not.toBeNull();
+      expect(() => vm.pageView!(v + arch.pageSize, true, slot)).toThrow(PageFault);
+      expect(() => vm.pageView!(v + 2 * arch.pageSize, false, slot)).toThrow(PageFault);
+      expect(() => vm.pageView!(Number.NaN, false, slot)).toThrow(InvalidArgumentError);
     });
 
     test("mem_remapPhys gives an address that reads physical memory", () => {
