@@ -5,6 +5,8 @@
 //   2. TLB-miss page walks per second (X86Mmu.walk over random pages of the region: PDE cache warm, as on a CPU),
 //      and full four-level walks (an MMU built without the PDE cache)
 //   3. memset of 16 MiB through a virtual mapping vs Uint8Array.fill of a 16 MiB buffer
+//   4. a heap-style 16-byte header (3 writes and 1 read at random 16-byte-aligned addresses): four scalar calls
+//      against one VirtualMemory.pageView and four DataView accesses
 // Over two physical memories: FlatMemory (one ArrayBuffer: what the MMU itself costs) and @ksim/machine's sparse
 // chunked RAM (what a kernel on the simulated board gets), with each memory's own physical read32 for reference.
 import { execFileSync } from "node:child_process";
@@ -60,6 +62,8 @@ function roundRatio(a: number, b: number): number {
 
 const offsets = new Float64Array(READS);
 for (let i = 0; i < READS; i++) offsets[i] = Math.floor(Math.random() * (REGION / 4)) * 4;
+const headers = new Float64Array(READS);
+for (let i = 0; i < READS; i++) headers[i] = Math.floor(Math.random() * (REGION / 16)) * 16;
 const pages = new Float64Array(WALKS);
 for (let i = 0; i < WALKS; i++) pages[i] = Math.floor(Math.random() * (REGION / 4096)) * 4096;
 
@@ -79,6 +83,8 @@ interface Row {
   rawMemset: number;
   memset: number;
   memsetRatio: number;
+  scalarHeaders: number;
+  viewHeaders: number;
 }
 
 function run(label: string, memory: PhysicalMemory, frames: FrameAllocator, dataPhys: number): Row {
@@ -158,7 +164,52 @@ function run(label: string, memory: PhysicalMemory, frames: FrameAllocator, data
     },
   ]) as [number, number];
   const memsetRatio = roundRatio(1, 0);
-  return { label, rawRead, physRead, read, readRatio, walks, fullWalks, rawMemset, memset, memsetRatio };
+  const slot = { offset: 0 };
+  const [scalarHeaders, viewHeaders] = measure(9, [
+    {
+      ops: READS,
+      body: (n) => {
+        let sum = 0;
+        for (let i = 0; i < n; i++) {
+          const a = base + headers[i]!;
+          vm.write32(a, i);
+          vm.write32(a + 4, 1);
+          vm.write32(a + 8, 2);
+          sum += vm.read32(a + 12);
+        }
+        return sum;
+      },
+    },
+    {
+      ops: READS,
+      body: (n) => {
+        let sum = 0;
+        for (let i = 0; i < n; i++) {
+          const view = vm.pageView(base + headers[i]!, true, slot)!;
+          const o = slot.offset;
+          view.setUint32(o, i, true);
+          view.setUint32(o + 4, 1, true);
+          view.setUint32(o + 8, 2, true);
+          sum += view.getUint32(o + 12, true);
+        }
+        return sum;
+      },
+    },
+  ]) as [number, number];
+  return {
+    label,
+    rawRead,
+    physRead,
+    read,
+    readRatio,
+    walks,
+    fullWalks,
+    rawMemset,
+    memset,
+    memsetRatio,
+    scalarHeaders,
+    viewHeaders,
+  };
 }
 
 // Each physical memory runs in its own process: in one process the first memory's types would stay in the shared
@@ -199,6 +250,9 @@ for (const r of rows) {
   console.log(`| ${r.label} | full 4-level walks (no PDE cache) | - | - | ${m(r.fullWalks)} | - | - |`);
   console.log(
     `| ${r.label} | memset 16 MiB | ${g(r.rawMemset)} | - | ${g(r.memset)} | ${r.memsetRatio.toFixed(2)}x | >= 0.8x |`,
+  );
+  console.log(
+    `| ${r.label} | random 16-byte headers (3 writes + 1 read): one pageView vs four scalar calls | - | - | scalar ${m(r.scalarHeaders)}, pageView ${m(r.viewHeaders)} | ${(r.viewHeaders / r.scalarHeaders).toFixed(2)}x | - |`,
   );
 }
 if (sink === 0.5) console.log("(sink)");
