@@ -1,6 +1,6 @@
 import { type FrameAllocator, KernelPanic, PAGE_SIZE, type VirtAddr, type VirtualMemory } from "@ksim/core";
 import type { DebugGuard } from "./debug-guard.js";
-import { FIRST_BLOCK, GRANULE, MIN_BLOCK } from "./layout.js";
+import { FIRST_BLOCK, GRANULE, HEADER_SIZE, MIN_BLOCK } from "./layout.js";
 import type { HeapSizing } from "./options.js";
 import { HeapPages } from "./pages.js";
 import type { HeapShadow } from "./shadow.js";
@@ -57,9 +57,37 @@ export class HeapExtent {
     }
   }
 
-  /** Granules mapped. */
+  /** Granules of the extent (holes included). */
   get mappedGranules(): number {
     return this.pages.count * GRANULES_PER_PAGE;
+  }
+
+  /**
+   * Gives back the pages wholly inside free block `[start, end)` (past its header and link, before the next block's
+   * header) when the block spans at least `trimThreshold` bytes and is not the last block (the top is trimmed by
+   * {@link trim}) nor among the initial pages. Not in debug mode, whose free memory is poison that must stay readable.
+   */
+  releaseInterior(start: number, end: number): void {
+    const { tlsf, sizing, guard } = this.context;
+    if (guard !== null || end >= tlsf.top - 1 || (end - start) * GRANULE < Math.max(sizing.trimThreshold, PAGE_SIZE)) {
+      return;
+    }
+    // The initial pages stay: the heap keeps them mapped even when empty (liballoc's reserve).
+    const first = Math.max(sizing.initialPages, Math.ceil((start * GRANULE + HEADER_SIZE + 4) / PAGE_SIZE));
+    const last = Math.floor((end * GRANULE) / PAGE_SIZE);
+    if (last > first) this.pages.punch(first, last);
+  }
+
+  /**
+   * Maps the holes among the pages of granules `[from, to)` before that memory is handed out or written. False, with
+   * nothing changed, when frames run out.
+   */
+  prepare(from: number, to: number): boolean {
+    const pages = this.pages;
+    if (pages.holes === 0) return true;
+    if (!pages.fill(Math.floor((from * GRANULE) / PAGE_SIZE), Math.ceil((to * GRANULE) / PAGE_SIZE))) return false;
+    if (pages.bytes > this.peakMappedBytes) this.peakMappedBytes = pages.bytes;
+    return true;
   }
 
   /**
@@ -105,6 +133,8 @@ export class HeapExtent {
       newTop = Math.max(floor, Math.ceil((keep + 1) / GRANULES_PER_PAGE) * GRANULES_PER_PAGE);
     }
     if (newTop >= top) return;
+    // The end marker goes in the new extent's last page, which may be a hole of the free block.
+    if (newTop !== 0 && !this.prepare(newTop - 1, newTop)) return;
     tlsf.shrinkTop(newTop);
     this.pages.shrinkTo(newTop / GRANULES_PER_PAGE);
   }

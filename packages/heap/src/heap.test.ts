@@ -308,6 +308,52 @@ describe("running out of memory", () => {
 });
 
 describe("footprint", () => {
+  test("a large free block inside the heap gives its whole pages back, and they are mapped again when used", () => {
+    const { heap, arch, frames } = realHeap();
+    heap.kmalloc(16);
+    const big = heap.kmalloc(1024 * 1024);
+    heap.kmalloc(16);
+    const mapped = heap.stats().mappedBytes;
+    const used = frames.stats().usedFrames;
+    heap.kfree(big);
+    const after = heap.stats();
+    // All but the initial 64 KiB (kept mapped) and the pages holding the free block's header and link and the next
+    // block's header.
+    expect(after.unmappedBytes).toBeGreaterThanOrEqual(1024 * 1024 - 64 * 1024 - 2 * PAGE_SIZE);
+    expect(after.mappedBytes).toBe(mapped - after.unmappedBytes);
+    expect(frames.stats().usedFrames).toBe(used - after.unmappedBytes / PAGE_SIZE);
+    expect(arch.memory.translate(big + 64 * 1024)).toBe(-1);
+    expect(heap.heapCheck().ok).toBe(true);
+    const again = heap.kmalloc(1024 * 1024);
+    expect(again).toBe(big);
+    expect(heap.stats().unmappedBytes).toBe(0);
+    arch.memory.fill(again, 1024 * 1024, 0x55);
+    const bytes = new Uint8Array(1024 * 1024);
+    arch.memory.read(again, bytes);
+    expect(bytes.every((x) => x === 0x55)).toBe(true);
+    expect(heap.heapCheck().ok).toBe(true);
+  });
+
+  test("a kmalloc that needs pages given back returns 0 when frames run out, and changes nothing", () => {
+    const { heap, arch, frames } = realHeap();
+    heap.kmalloc(16);
+    const big = heap.kmalloc(1024 * 1024);
+    heap.kmalloc(16);
+    heap.kfree(big);
+    drainFrames(frames, 3);
+    const before = snapshotHeap(heap, arch.memory, frames);
+    expect(heap.kmalloc(1024 * 1024)).toBe(0);
+    const after = snapshotHeap(heap, arch.memory, frames);
+    expect(after.stats.failures).toBe(before.stats.failures + 1);
+    expect(
+      diffSnapshots(
+        { ...before, stats: { ...before.stats, failures: 0 } },
+        { ...after, stats: { ...after.stats, failures: 0 } },
+      ),
+    ).toEqual([]);
+    expect(heap.heapCheck().ok).toBe(true);
+  });
+
   test("the heap maps its initial pages, grows by whole pages and gives them back when everything is freed", () => {
     const { heap, frames } = realHeap();
     const initial = heap.stats().mappedBytes;
@@ -317,7 +363,7 @@ describe("footprint", () => {
     const grown = heap.stats();
     expect(grown.mappedBytes % PAGE_SIZE).toBe(0);
     expect(grown.mappedBytes).toBeGreaterThan(300 * 1000);
-    expect(grown.blockBytes + grown.freeBytes + grown.controlBytes).toBe(grown.mappedBytes);
+    expect(grown.blockBytes + grown.freeBytes + grown.controlBytes).toBe(grown.mappedBytes + grown.unmappedBytes);
     for (const p of blocks) heap.kfree(p);
     expect(heap.stats().mappedBytes).toBe(initial);
     expect(heap.stats().peakMappedBytes).toBe(grown.mappedBytes);
@@ -408,7 +454,7 @@ describe("owners and reports", () => {
     const stats = heap.stats();
     expect(stats.liveBlocks).toBe(sizes.length);
     expect(stats.liveBytes).toBe(sizes.reduce((a, b) => a + b));
-    expect(stats.blockBytes + stats.freeBytes + stats.controlBytes).toBe(stats.mappedBytes);
+    expect(stats.blockBytes + stats.freeBytes + stats.controlBytes).toBe(stats.mappedBytes + stats.unmappedBytes);
     expect(stats.overheadBytes).toBe(stats.blockBytes - stats.liveBytes);
     expect(stats.frames * PAGE_SIZE).toBe(stats.mappedBytes);
     const rows = heap.slabinfo();
@@ -421,7 +467,9 @@ describe("owners and reports", () => {
       "kmalloc-8k": 1,
       "kmalloc-large": 1,
     });
-    expect(rows.reduce((sum, r) => sum + r.blockBytes + r.freeBytes, 0) + stats.controlBytes).toBe(stats.mappedBytes);
+    expect(rows.reduce((sum, r) => sum + r.blockBytes + r.freeBytes, 0) + stats.controlBytes).toBe(
+      stats.mappedBytes + stats.unmappedBytes,
+    );
     expect(formatSlabinfo(rows)).toMatch(/^# name .*\nkmalloc-16 +2 +17 /);
   });
 });

@@ -10,6 +10,7 @@ import {
   kernelOnlyOwners,
   type OwnerContext,
   type OwnerId,
+  PAGE_SIZE,
   type VirtAddr,
   type VirtualMemory,
 } from "@ksim/core";
@@ -290,8 +291,9 @@ export class Heap implements HeapApi {
       overheadBytes: this.liveGranules * GRANULE - this.liveBytes,
       freeBytes: this.tlsf.freeGranules * GRANULE,
       freeBlocks: this.tlsf.freeBlocks,
-      controlBytes: mapped === 0 ? 0 : CONTROL_OVERHEAD,
-      frames: pages.count,
+      controlBytes: pages.count === 0 ? 0 : CONTROL_OVERHEAD,
+      unmappedBytes: pages.holes * PAGE_SIZE,
+      frames: pages.resident,
       allocations: this.allocations,
       frees: this.frees,
       failures: this.failures,
@@ -374,6 +376,8 @@ export class Heap implements HeapApi {
       if (!this.extent.growFor(need)) return this.fail();
       found = tlsf.findFit(need);
     }
+    // Pages given back inside the free block come back first (with the split-off tail's header and link).
+    if (!this.extent.prepare(found, found + need + MIN_BLOCK)) return this.fail();
     const block = tlsf.take(found, need, 0, size);
     this.shadow.setLive(block, owner);
     this.counted(size, tlsf.liveSize);
@@ -392,6 +396,7 @@ export class Heap implements HeapApi {
       found = tlsf.findFit(want);
     }
     const front = alignGranules === 1 ? 0 : this.frontFor(found, alignGranules);
+    if (!this.extent.prepare(found, found + front + need + MIN_BLOCK)) return this.fail();
     if (this.debug) this.guard.checkPoison(found, found + front + need, this.operation);
     const block = tlsf.take(found, need, front, size);
     this.shadow.setLive(block, owner);
@@ -434,8 +439,11 @@ export class Heap implements HeapApi {
     this.liveGranules -= size;
     this.frees++;
     if (this.debug) this.guard.poisonFreed(start, block, block + size, this.tlsf.mergedNext);
-    // A header merged into the free block before it still says freed, as liballoc's would.
-    else if (start !== block) this.memory.write32(this.tlsf.addressOf(block) + MAGIC, FREE_MAGIC);
+    else {
+      // A header merged into the free block before it still says freed, as liballoc's would.
+      if (start !== block) this.memory.write32(this.tlsf.addressOf(block) + MAGIC, FREE_MAGIC);
+      this.extent.releaseInterior(start, this.tlsf.freedEnd);
+    }
   }
 
   /**
@@ -454,6 +462,7 @@ export class Heap implements HeapApi {
       const atTop = next === end || (nextFree && next + (nextWord & SIZE_MASK) === end);
       if (!atTop || !this.extent.growFor(need - old)) return false;
     }
+    if (!this.extent.prepare(next, block + need + MIN_BLOCK)) return false;
     if (this.debug) this.guard.checkPoison(next, block + need, "krealloc");
     return tlsf.growInPlace(block, need);
   }

@@ -9,16 +9,21 @@ export const HEAP_PROTECTION: Protection = Object.freeze({
 });
 
 /**
- * The heap's break (mem_sbrk): the mapped prefix `[base, base + pages * 4 KiB)` of the heap window, backed by
- * frames from the frame allocator. It grows by mapping fresh frames and shrinks by unmapping and freeing them.
- * Both directions are all-or-nothing.
+ * The heap's break (mem_sbrk): the prefix `[base, base + count * 4 KiB)` of the heap window, backed by frames from
+ * the frame allocator. It grows by mapping fresh frames and shrinks by unmapping and freeing them; pages inside it
+ * can also be given back (holes, inside large free blocks) and mapped again before the memory is handed out. Every
+ * change is all-or-nothing.
  */
 export class HeapPages {
   /** Physical address of the frame behind each mapped page. */
   private frames: Float64Array = new Float64Array(64);
   private pending: Float64Array = new Float64Array(64);
-  /** Pages mapped from the window's base. */
+  /** Pages the running {@link fill} mapped (to roll back). */
+  private readonly fresh: number[] = [];
+  /** Pages of the extent from the window's base, holes included. */
   count = 0;
+  /** Pages of the extent given back (their frame is 0). */
+  holes = 0;
 
   /**
    * @param fillByte a byte to fill fresh pages with (the debug mode's free poison), or -1 to leave them as they are
@@ -32,9 +37,76 @@ export class HeapPages {
     private readonly fillByte: number,
   ) {}
 
-  /** Bytes mapped. */
+  /** Bytes mapped (the extent but its holes). */
   get bytes(): number {
-    return this.count * PAGE_SIZE;
+    return (this.count - this.holes) * PAGE_SIZE;
+  }
+
+  /** Pages mapped (the extent but its holes). */
+  get resident(): number {
+    return this.count - this.holes;
+  }
+
+  /**
+   * Unmaps the mapped pages among `[from, to)` (page indices inside the extent) and frees their frames: they become
+   * holes. Returns how many pages were given back.
+   */
+  punch(from: number, to: number): number {
+    const frames = this.frames;
+    let given = 0;
+    let run = from;
+    while (run < to) {
+      if (frames[run] === 0) {
+        run++;
+        continue;
+      }
+      let end = run + 1;
+      while (end < to && frames[end] !== 0) end++;
+      this.memory.unmap(this.base + run * PAGE_SIZE, (end - run) * PAGE_SIZE);
+      for (let i = run; i < end; i++) {
+        this.allocator.free(frames[i]!, 1);
+        frames[i] = 0;
+      }
+      given += end - run;
+      run = end;
+    }
+    this.holes += given;
+    return given;
+  }
+
+  /**
+   * Maps fresh frames into the holes among pages `[from, to)` (clipped to the extent). Returns false, with the frame
+   * allocator and the mappings as they were, when frames or page tables run out.
+   */
+  fill(from: number, to: number): boolean {
+    if (this.holes === 0) return true;
+    const frames = this.frames;
+    const end = Math.min(to, this.count);
+    let filled = 0;
+    for (let i = from; i < end; i++) {
+      if (frames[i] !== 0) continue;
+      const frame = this.allocator.allocFrame();
+      const mapped = frame !== 0 && this.memory.map(this.base + i * PAGE_SIZE, frame, PAGE_SIZE, HEAP_PROTECTION).ok;
+      if (!mapped) {
+        if (frame !== 0) this.allocator.free(frame, 1);
+        // Give back what this call mapped: the holes are as they were.
+        for (let j = from; j < i; j++) {
+          if (frames[j] !== 0 && this.isFresh(j)) {
+            this.memory.unmap(this.base + j * PAGE_SIZE, PAGE_SIZE);
+            this.allocator.free(frames[j]!, 1);
+            frames[j] = 0;
+          }
+        }
+        this.fresh.length = 0;
+        return false;
+      }
+      frames[i] = frame;
+      this.fresh.push(i);
+      filled++;
+    }
+    this.fresh.length = 0;
+    this.holes -= filled;
+    return true;
   }
 
   /** The frame behind mapped page `index` (for checks). */
@@ -82,9 +154,14 @@ export class HeapPages {
   /** Unmaps the pages at and above page `index` and frees their frames. */
   shrinkTo(index: number): void {
     if (index >= this.count) return;
-    this.memory.unmap(this.base + index * PAGE_SIZE, (this.count - index) * PAGE_SIZE);
-    this.freeFrames(this.frames, index, this.count);
+    this.punch(index, this.count);
+    for (let i = index; i < this.count; i++) this.frames[i] = 0;
+    this.holes -= this.count - index;
     this.count = index;
+  }
+
+  private isFresh(page: number): boolean {
+    return this.fresh.includes(page);
   }
 
   private freeFrames(list: Float64Array, from: number, to: number): void {

@@ -6,11 +6,16 @@ export interface HeapStatistics extends HeapStats {
   readonly blockBytes: number;
   /** `blockBytes - liveBytes`: what the allocator spends on top of what callers asked for. */
   readonly overheadBytes: number;
-  /** Bytes in free blocks (headers included). `blockBytes + freeBytes + controlBytes = mappedBytes`. */
+  /**
+   * Bytes in free blocks (headers included, pages given back too).
+   * `blockBytes + freeBytes + controlBytes = mappedBytes + unmappedBytes`.
+   */
   readonly freeBytes: number;
   readonly freeBlocks: number;
   /** Bytes of the allocator's control block (free-list heads, bitmaps) and end marker; 0 when nothing is mapped. */
   readonly controlBytes: number;
+  /** Bytes of whole pages inside large free blocks given back to the frame allocator (mapped again when used). */
+  readonly unmappedBytes: number;
   /** Frames backing the heap. */
   readonly frames: number;
   /** Successful kmalloc-family allocations (including those krealloc makes when it moves a block). */

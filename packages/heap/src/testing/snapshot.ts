@@ -1,4 +1,4 @@
-import type { FrameAllocator, FrameStats, HeapBlockInfo, VirtualMemory } from "@ksim/core";
+import { type FrameAllocator, type FrameStats, type HeapBlockInfo, PAGE_SIZE, type VirtualMemory } from "@ksim/core";
 import type { Heap } from "../heap.js";
 import type { HeapStatistics } from "../stats.js";
 
@@ -10,11 +10,19 @@ export interface HeapSnapshot {
   readonly frames: FrameStats;
 }
 
-/** Reads the heap's mapped range through `memory` and its reports, to compare before and after a call. */
+/**
+ * Reads the heap's extent through `memory` and its reports, to compare before and after a call. Pages the heap gave
+ * back (holes inside large free blocks) read as 0xEE, a value no mapped page is compared against by accident: a page
+ * mapped or unmapped by the call shows as changed bytes.
+ */
 export function snapshotHeap(heap: Heap, memory: VirtualMemory, frames: FrameAllocator): HeapSnapshot {
   const stats = heap.stats();
-  const bytes = new Uint8Array(stats.mappedBytes);
-  memory.read(heap.base, bytes);
+  const bytes = new Uint8Array(stats.mappedBytes + stats.unmappedBytes);
+  for (let offset = 0; offset < bytes.length; offset += PAGE_SIZE) {
+    const page = bytes.subarray(offset, offset + PAGE_SIZE);
+    if (memory.translate(heap.base + offset) < 0) page.fill(0xee);
+    else memory.read(heap.base + offset, page);
+  }
   return { bytes, stats, blocks: heap.blocks(), frames: frames.stats() };
 }
 
