@@ -1,5 +1,16 @@
 import type { FrameAllocator, PhysicalMemory } from "@ksim/core";
-import { addressHi, addressLo, entryAddress, PTE_P, PTE_PS, PTE_RW, PTE_US } from "./pte.js";
+import {
+  addressHi,
+  addressLo,
+  entryAddress,
+  PTE_ADDR_HI,
+  PTE_P,
+  PTE_PAT_4K,
+  PTE_PAT_LARGE,
+  PTE_PS,
+  PTE_RW,
+  PTE_US,
+} from "./pte.js";
 
 /** What the kernel knows about one of its page-table frames. */
 export interface TableInfo {
@@ -20,7 +31,11 @@ export function tableIndex(linear: number, level: number): number {
 /** Bits of a non-leaf entry: present, writable, user. Leaves alone decide the permissions of a mapping. */
 export const TABLE_ENTRY_BITS = PTE_P | PTE_RW | PTE_US;
 
-/** Tables created by one call, to undo them if a later allocation of the same call fails. */
+/**
+ * Tables created by one call, to undo them if a later allocation of the same call fails: quadruples of the parent
+ * entry, the new table's frame, and the parent entry's previous halves (0, 0 for a table made where nothing was; a
+ * large page's entry for a table made by splitting it). Use {@link PageTables.record}.
+ */
 export type UndoLog = number[];
 
 /**
@@ -66,19 +81,51 @@ export class PageTables {
     this.frames.free(frame);
   }
 
-  /** Undoes the tables recorded in `undo` (pairs of parent entry and table frame), newest first. */
+  /** Notes in `undo` that `frame` was made a table under `entry`, whose halves were `oldLo`/`oldHi` before. */
+  record(undo: UndoLog, entry: number, frame: number, oldLo = 0, oldHi = 0): void {
+    undo.push(entry, frame, oldLo, oldHi);
+  }
+
+  /** Undoes the tables recorded in `undo`, newest first: each parent entry gets its old value back. */
   rollback(undo: UndoLog): void {
-    for (let i = undo.length - 2; i >= 0; i -= 2) {
-      this.write(undo[i]!, 0, 0);
+    for (let i = undo.length - 4; i >= 0; i -= 4) {
+      this.write(undo[i]!, undo[i + 2]!, undo[i + 3]!);
       this.freeTable(undo[i + 1]!);
     }
     undo.length = 0;
   }
 
   /**
-   * The address of the PTE for `linear` under the PML4 `pml4`. Missing tables are created when `undo` is given
-   * (and recorded there). Returns 0 when a table is missing and not created, or when a large page maps the address
-   * (it has no PTE); -1 when a table could not be allocated.
+   * Replaces the large leaf at `entry` (a 1 GiB PDPTE at level 3 or a 2 MiB PDE at level 2, halves `lo`/`hi`,
+   * covering `linear`) by a table of 512 entries one size down that map the same memory with the same attributes
+   * (permissions, caching with the PAT bit moved to bit 7 in 4 KiB entries, A, D, G, software bits, XD), and
+   * records it in `undo`. Translations do not change, so cached ones stay right: the caller invalidates the pages it
+   * changes next. Returns the new table, or 0 when no frame was left (nothing changed).
+   */
+  splitLarge(entry: number, level: number, lo: number, hi: number, linear: number, undo: UndoLog): number {
+    const span = ENTRY_SPAN[level]!;
+    const frame = this.allocTable(level - 1, linear - (linear % span));
+    if (frame === 0) return 0;
+    const base = entryAddress(lo & ~PTE_PAT_LARGE, hi);
+    const child = ENTRY_SPAN[level - 1]!;
+    const pat = lo & PTE_PAT_LARGE;
+    // A 2 MiB child keeps PS and the PAT bit at 12; a 4 KiB child has PAT at bit 7, where PS was.
+    const flagsLo = level - 1 >= 2 ? (lo & 0xfff) | pat : (lo & 0xfff & ~PTE_PS) | (pat ? PTE_PAT_4K : 0);
+    const flagsHi = hi & ~PTE_ADDR_HI;
+    for (let k = 0; k < 512; k++) {
+      const phys = base + k * child;
+      this.write(frame + k * 8, flagsLo | addressLo(phys), flagsHi | addressHi(phys));
+    }
+    this.write(entry, addressLo(frame) | TABLE_ENTRY_BITS, addressHi(frame));
+    this.record(undo, entry, frame, lo, hi);
+    return frame;
+  }
+
+  /**
+   * The address of the PTE for `linear` under the PML4 `pml4`. When `undo` is given, missing tables are created and
+   * a large page on the way is split down to 4 KiB pages (both recorded there). Without `undo` returns 0 when a
+   * table is missing or a large page maps the address (it has no PTE). Returns -1 when a table could not be
+   * allocated.
    */
   pteFor(pml4: number, linear: number, undo: UndoLog | null): number {
     let table = pml4;
@@ -91,11 +138,17 @@ export class PageTables {
         const frame = this.allocTable(level - 1, linear - (linear % span));
         if (frame === 0) return -1;
         this.write(entry, addressLo(frame) | TABLE_ENTRY_BITS, addressHi(frame));
-        undo.push(entry, frame);
+        this.record(undo, entry, frame);
         table = frame;
         continue;
       }
-      if (level < 4 && lo & PTE_PS) return 0;
+      if (level < 4 && lo & PTE_PS) {
+        if (undo === null) return 0;
+        const frame = this.splitLarge(entry, level, lo, this.hi(entry), linear, undo);
+        if (frame === 0) return -1;
+        table = frame;
+        continue;
+      }
       table = entryAddress(lo, this.hi(entry));
     }
     return table + tableIndex(linear, 1) * 8;

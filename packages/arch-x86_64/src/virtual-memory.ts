@@ -8,6 +8,7 @@ import {
   type DirectViewSlot,
   GeneralProtectionFault,
   InvalidArgumentError,
+  KernelPanic,
   LINEAR_LIMIT_48,
   type MapResult,
   type MemoryTypeValue,
@@ -16,7 +17,7 @@ import {
   type VirtualMemory,
 } from "@ksim/core";
 import type { X86Mmu } from "./mmu.js";
-import type { PageTables, UndoLog } from "./page-tables.js";
+import { ENTRY_SPAN, type PageTables, type UndoLog } from "./page-tables.js";
 import { patBits } from "./pat.js";
 import {
   addressHi,
@@ -31,6 +32,9 @@ import {
   PTE_HI_XD,
   PTE_OWNED,
   PTE_P,
+  PTE_PAT_4K,
+  PTE_PAT_LARGE,
+  PTE_PS,
   PTE_RW,
   PTE_US,
 } from "./pte.js";
@@ -158,24 +162,31 @@ export class X86VirtualMemory implements VirtualMemory {
 
   /**
    * Removes the mappings of `size` bytes at `virt`. Frames mapped with {@link map} stay the caller's; a frame the
-   * page owned (mem_allocatePage) is released. Unmapped pages in the range are skipped.
-   * @throws InvalidArgumentError if a large page lies in the range (ksim does not split large pages); nothing changes.
+   * page owned (mem_allocatePage) is released. Unmapped pages in the range are skipped. A large page (2 MiB, 1 GiB)
+   * wholly inside the range goes at once; one the range covers in part is first split into smaller pages.
+   * @throws KernelPanic(OUT_OF_MEMORY) when no frame is left for the tables of a split; nothing changes.
    */
   unmap(virt: number, size: number): void {
     this.checkRange(virt, size);
+    this.splitPartialLarge(virt, size);
     const pml4 = this.mmu.pml4Base;
-    for (let v = virt; v < virt + size; v += PAGE) {
-      if (this.presentLeaf(pml4, v) === 2) throw new InvalidArgumentError("virt", v, "mapped by a large page");
-    }
     const tables = this.host.tables;
-    for (let v = virt; v < virt + size; v += PAGE) {
+    for (let v = virt; v < virt + size; ) {
+      const large = this.largeLeafAt(pml4, v);
+      if (large !== 0) {
+        tables.write(large, 0, 0);
+        this.mmu.invalidate(v);
+        v += ENTRY_SPAN[this.scratch[1]!]!;
+        continue;
+      }
       const pte = tables.pteFor(pml4, v, null);
+      v += PAGE;
       if (pte === 0) continue;
       const lo = tables.lo(pte);
       const hi = tables.hi(pte);
       if (lo === 0 && hi === 0) continue;
       tables.write(pte, 0, 0);
-      this.mmu.invalidate(v);
+      this.mmu.invalidate(v - PAGE);
       if (lo & PTE_OWNED) {
         const frame = entryAddress(lo, hi);
         const frames = this.host.frames;
@@ -185,29 +196,69 @@ export class X86VirtualMemory implements VirtualMemory {
   }
 
   /**
-   * Changes the protection of every page in the range, keeping frames, A/D and software bits.
-   * @throws InvalidArgumentError if a page in the range is not mapped with a 4 KiB page; nothing changes.
+   * Changes the protection of every page in the range, keeping frames, A/D and software bits. A large page the
+   * range covers in part is first split; one wholly inside keeps its size.
+   * @throws InvalidArgumentError if a page in the range is not mapped (nothing changes); KernelPanic(OUT_OF_MEMORY)
+   *   when no frame is left for the tables of a split (nothing changes).
    */
   protect(virt: number, size: number, protection: Protection): void {
     this.checkRange(virt, size);
     const { lo: flagsLo, hi: flagsHi } = this.protectionBits(protection);
     const pml4 = this.mmu.pml4Base;
-    for (let v = virt; v < virt + size; v += PAGE) {
-      if (this.presentLeaf(pml4, v) !== 1) {
-        throw new InvalidArgumentError("virt", v, "not mapped by a present 4 KiB page");
-      }
-    }
     const tables = this.host.tables;
-    for (let v = virt; v < virt + size; v += PAGE) {
-      const pte = tables.pteFor(pml4, v, null);
-      const lo = tables.lo(pte);
-      const hi = tables.hi(pte);
-      tables.write(
-        pte,
-        (lo & (PTE_ADDR_LO | PTE_A | PTE_D | PTE_OWNED)) | flagsLo,
-        (hi & (PTE_ADDR_HI | PTE_HI_COW)) | flagsHi,
-      );
+    const scratch = this.scratch;
+    for (let v = virt; v < virt + size; ) {
+      if (!tables.leafFor(pml4, v, scratch)) throw new InvalidArgumentError("virt", v, "not mapped by a present page");
+      v = v - (v % ENTRY_SPAN[scratch[1]!]!) + ENTRY_SPAN[scratch[1]!]!;
+    }
+    this.splitPartialLarge(virt, size);
+    // A large leaf keeps PS and has its PAT bit at 12 (bit 7 in a 4 KiB entry).
+    const largeLo = (flagsLo & ~PTE_PAT_4K) | PTE_PS | (flagsLo & PTE_PAT_4K ? PTE_PAT_LARGE : 0);
+    for (let v = virt; v < virt + size; ) {
+      tables.leafFor(pml4, v, scratch);
+      const entry = scratch[0]!;
+      const level = scratch[1]!;
+      const lo = tables.lo(entry);
+      const hi = tables.hi(entry);
+      const keepHi = (hi & (PTE_ADDR_HI | PTE_HI_COW)) | flagsHi;
+      if (level === 1) {
+        tables.write(entry, (lo & (PTE_ADDR_LO | PTE_A | PTE_D | PTE_OWNED)) | flagsLo, keepHi);
+      } else {
+        tables.write(entry, (lo & ((PTE_ADDR_LO & ~PTE_PAT_LARGE) | PTE_A | PTE_D | PTE_OWNED)) | largeLo, keepHi);
+      }
       this.mmu.invalidate(v);
+      v += ENTRY_SPAN[level]!;
+    }
+  }
+
+  /** The entry of the present large leaf (2 MiB or 1 GiB) mapping `v`, level in `scratch[1]`; 0 if there is none. */
+  private largeLeafAt(pml4: number, v: number): number {
+    const scratch = this.scratch;
+    return this.host.tables.leafFor(pml4, v, scratch) && scratch[1]! > 1 ? scratch[0]! : 0;
+  }
+
+  /**
+   * Splits the large pages that `[virt, virt + size)` covers only in part (they can only sit at its two ends), down
+   * to 4 KiB pages along the edge, so that the range starts and ends on leaf boundaries. Translations do not change.
+   * All or nothing: on running out of frames every table made is given back and the large pages are restored.
+   */
+  private splitPartialLarge(virt: number, size: number): void {
+    const pml4 = this.mmu.pml4Base;
+    const tables = this.host.tables;
+    const undo: UndoLog = [];
+    for (const v of [virt, virt + size - PAGE]) {
+      if (this.largeLeafAt(pml4, v) === 0) continue;
+      const span = ENTRY_SPAN[this.scratch[1]!]!;
+      const base = v - (v % span);
+      if (base >= virt && base + span <= virt + size) continue;
+      if (tables.pteFor(pml4, v, undo) < 0) {
+        tables.rollback(undo);
+        throw new KernelPanic(
+          "OUT_OF_MEMORY",
+          "mem",
+          `no frame for a page table while splitting the large page at 0x${base.toString(16)}`,
+        );
+      }
     }
   }
 

@@ -191,7 +191,7 @@ export class X86_64 implements Arch {
       }
       const entry = pml4 + slot * 8;
       this.tables.write(entry, addressLo(pdpt) | TABLE_ENTRY_BITS, addressHi(pdpt));
-      undo.push(entry, pdpt);
+      this.tables.record(undo, entry, pdpt);
     }
     const hhdm = this.layout.hhdm.base;
     const pdpt = entryAddress(this.tables.lo(pml4 + tableIndex(hhdm, 4) * 8), 0);
@@ -358,9 +358,10 @@ export class X86_64 implements Arch {
   }
 
   /**
-   * mem_getPage: the PTE for the page holding `virt` in `dir` (0 = current). Only MEM_CREATE creates missing tables.
-   * Returns 0 when a table is missing (without MEM_CREATE), when a 2 MiB / 1 GiB page maps the address (it has no
-   * PTE, like the HHDM), or when frames run out while creating tables (every table the call made is given back).
+   * mem_getPage: the PTE for the page holding `virt` in `dir` (0 = current). Only MEM_CREATE creates missing tables,
+   * and splits a 2 MiB / 1 GiB page that maps the address (the HHDM's, say) into 4 KiB pages mapping the same
+   * memory. Returns 0 without MEM_CREATE when a table is missing or a large page maps the address (it has no PTE),
+   * and when frames run out (every table the call made is given back, every split undone).
    */
   getPage(dir: PageDirectory, virt: number, flags: number): PageRef {
     const pml4 = this.directory(dir);
@@ -431,7 +432,8 @@ export class X86_64 implements Arch {
 
   /**
    * mem_mapAddress: maps the page at `virt` to `phys` (both page-aligned) in `dir` (0 = current) with MEM_PAGE_*
-   * flags, creating tables as needed. The frame stays the caller's. A frame the page owned before is released.
+   * flags, creating tables as needed (and splitting a large page that maps `virt`, the rest of it unchanged). The
+   * frame stays the caller's. A frame the page owned before is released.
    * @throws InvalidArgumentError for bad arguments (MEM_PAGE_FREE is refused); KernelPanic(OUT_OF_MEMORY) when a
    *   table cannot be allocated, after giving back every table the call made.
    */
@@ -451,9 +453,6 @@ export class X86_64 implements Arch {
         "mem",
         `no frame for a page table while mapping ${this.formatAddress(virt)}`,
       );
-    }
-    if (page === 0) {
-      throw new InvalidArgumentError("virt", virt, "mapped by a large page (2 MiB / 1 GiB); ksim does not split it");
     }
     const oldLo = this.tables.lo(page);
     const oldHi = this.tables.hi(page);
