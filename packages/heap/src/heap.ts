@@ -37,6 +37,7 @@ import {
   SIZE_MASK,
 } from "./layout.js";
 import { badSize, checkSizing, type HeapOptions } from "./options.js";
+import type { HeapPages } from "./pages.js";
 import { blockInfo, forEachLive, leaksByOwner, type ReportContext, slabinfo } from "./reports.js";
 import { HeapShadow } from "./shadow.js";
 import type { HeapStatistics, OwnerUsage, SlabinfoRow } from "./stats.js";
@@ -86,6 +87,10 @@ export class Heap implements HeapApi {
   private readonly shadow = new HeapShadow();
   private readonly header: HeaderCheck;
   private readonly extent: HeapExtent;
+  /** The extent's pages (its holes count is read on every kmalloc). */
+  private readonly pages: HeapPages;
+  /** Free blocks at least this many granules long give their interior pages back (Infinity in debug mode). */
+  private readonly interiorGranules: number;
   private readonly guard: DebugGuard;
   private readonly reports: ReportContext;
   private readonly redZone: number;
@@ -142,6 +147,8 @@ export class Heap implements HeapApi {
       guard: this.debug ? this.guard : null,
       fillByte: this.debug ? Poison.free : -1,
     });
+    this.pages = this.extent.pages;
+    this.interiorGranules = this.debug ? Number.POSITIVE_INFINITY : Math.max(sizing.trimThreshold, PAGE_SIZE) / GRANULE;
   }
 
   /**
@@ -377,7 +384,7 @@ export class Heap implements HeapApi {
       found = tlsf.findFit(need);
     }
     // Pages given back inside the free block come back first (with the split-off tail's header and link).
-    if (!this.extent.prepare(found, found + need + MIN_BLOCK)) return this.fail();
+    if (this.pages.holes !== 0 && !this.extent.prepare(found, found + need + MIN_BLOCK)) return this.fail();
     const block = tlsf.take(found, need, 0, size);
     this.shadow.setLive(block, owner);
     this.counted(size, tlsf.liveSize);
@@ -442,7 +449,8 @@ export class Heap implements HeapApi {
     else {
       // A header merged into the free block before it still says freed, as liballoc's would.
       if (start !== block) this.memory.write32(this.tlsf.addressOf(block) + MAGIC, FREE_MAGIC);
-      this.extent.releaseInterior(start, this.tlsf.freedEnd);
+      const end = this.tlsf.freedEnd;
+      if (end - start >= this.interiorGranules) this.extent.releaseInterior(start, end);
     }
   }
 
