@@ -17,7 +17,6 @@ import {
 import { checkHeap, type HeapCheckReport } from "./check.js";
 import { Poison, RED_ZONE } from "./debug.js";
 import { DebugGuard } from "./debug-guard.js";
-import { describeBadPointer, describeBlock } from "./diagnose.js";
 import { HeapExtent } from "./extent.js";
 import { HeaderCheck } from "./header.js";
 import {
@@ -38,6 +37,7 @@ import {
 } from "./layout.js";
 import { badSize, checkSizing, type HeapOptions } from "./options.js";
 import type { HeapPages } from "./pages.js";
+import { HeapPanics } from "./panics.js";
 import { blockInfo, forEachLive, leaksByOwner, type ReportContext, slabinfo } from "./reports.js";
 import { HeapShadow } from "./shadow.js";
 import type { HeapStatistics, OwnerUsage, SlabinfoRow } from "./stats.js";
@@ -92,6 +92,7 @@ export class Heap implements HeapApi {
   /** Free blocks at least this many granules long give their interior pages back (Infinity in debug mode). */
   private readonly interiorGranules: number;
   private readonly guard: DebugGuard;
+  private readonly panics: HeapPanics;
   private readonly reports: ReportContext;
   private readonly redZone: number;
   /** The entry point running, named in corruption panics. */
@@ -121,13 +122,23 @@ export class Heap implements HeapApi {
     this.format = options.formatAddress ?? formatCanonical48;
     this.base = window.base;
     this.redZone = this.debug ? RED_ZONE : 0;
-    this.tlsf = new Tlsf(this.memory, this.base, (block, detail) => this.corruption(block, detail));
+    this.tlsf = new Tlsf(this.memory, this.base, (block, detail) => this.panics.corruption(block, detail));
     this.header = new HeaderCheck(this.tlsf, this.redZone);
     this.guard = new DebugGuard({
       memory: this.memory,
       tlsf: this.tlsf,
       format: this.format,
-      describe: (block) => this.describe(block),
+      describe: (block) => this.panics.describe(block),
+    });
+    this.panics = new HeapPanics({
+      tlsf: this.tlsf,
+      shadow: this.shadow,
+      header: this.header,
+      owners: this.owners,
+      format: this.format,
+      capacity: this.capacity,
+      guard: this.debug ? this.guard : null,
+      operation: () => this.operation,
     });
     this.reports = {
       tlsf: this.tlsf,
@@ -185,7 +196,7 @@ export class Heap implements HeapApi {
     const size = word & (SIZE_MASK | FREE_BIT);
     const slack = size - granulesFor(requested);
     if (magic !== LIVE_MAGIC || slack < 0 || slack > 1 || block + size > this.tlsf.top - 1 || this.debug) {
-      this.verify(block, "kfree");
+      this.panics.verify(block, "kfree");
     }
     this.freeBlock(block, word, requested);
     if (this.tlsf.freedEnd === this.tlsf.top - 1) this.extent.trim(this.liveBlocks);
@@ -204,7 +215,7 @@ export class Heap implements HeapApi {
     this.operation = "krealloc";
     if (pointer === 0) return this.allocate(size, this.currentOwner(), 1);
     const block = this.liveBlockAt(pointer, "krealloc");
-    this.verify(block, "krealloc");
+    this.panics.verify(block, "krealloc");
     const tlsf = this.tlsf;
     const oldRequested = tlsf.word(block, REQUESTED);
     if (size === 0) {
@@ -331,7 +342,7 @@ export class Heap implements HeapApi {
     forEachLive(this.reports, (block) => {
       if (this.shadow.ownerOf(block) === owner) blocks.push(block);
     });
-    for (const block of blocks) this.verify(block, "releaseOwner");
+    for (const block of blocks) this.panics.verify(block, "releaseOwner");
     const released = blocks.map((block) => blockInfo(this.reports, block));
     for (const block of blocks) this.freeBlock(block, this.tlsf.sizeWord(block), this.requestedOf(block));
     this.extent.trim(this.liveBlocks);
@@ -356,7 +367,7 @@ export class Heap implements HeapApi {
       liveBlocks: this.liveBlocks,
       liveBytes: this.liveBytes,
       liveGranules: this.liveGranules,
-      describe: (block) => this.describe(block),
+      describe: (block) => this.panics.describe(block),
       format: this.format,
     });
     if (options.panic && !report.ok) {
@@ -498,63 +509,7 @@ export class Heap implements HeapApi {
     ) {
       return block;
     }
-    return this.badPointer(pointer, operation);
-  }
-
-  /** The slow path of {@link liveBlockAt}: the error that says why `pointer` is not a live block's. */
-  private badPointer(pointer: VirtAddr, operation: string): never {
-    if (!(Number.isInteger(pointer) && pointer >= 0)) {
-      throw new InvalidArgumentError("pointer", pointer, "not a non-negative integer address");
-    }
-    const why = describeBadPointer(
-      { tlsf: this.tlsf, shadow: this.shadow, capacity: this.capacity, format: this.format },
-      pointer,
-      (block) => this.describe(block),
-    );
-    throw new KernelPanic("MEMORY_MANAGEMENT_ERROR", MODULE, `${operation}(${this.format(pointer)}): ${why}`);
-  }
-
-  /** Checks live block `block`'s whole header (and in debug mode its red zone); panics naming the damage. */
-  private verify(block: number, operation: string): void {
-    const damage = this.header.damage(block);
-    const pointer = this.tlsf.addressOf(block) + HEADER_SIZE;
-    if (damage !== "") {
-      const before = this.liveBlockBefore(block);
-      const culprit =
-        before >= 0
-          ? `a potential overrun of the block before it, ${this.describe(before)}, or an underrun of this one`
-          : "an underrun of this block or a stray write";
-      throw new KernelPanic(
-        "MEMORY_MANAGEMENT_ERROR",
-        MODULE,
-        `${operation}(${this.format(pointer)}): Heap corruption detected: the header of ${this.describe(block)} ` +
-          `was overwritten (${damage}): ${culprit}`,
-      );
-    }
-    if (this.debug) this.guard.checkRedZone(block, this.requestedOf(block), operation);
-  }
-
-  /** The live block that ends where block `block` starts, found through the shadow, or -1. */
-  private liveBlockBefore(block: number): number {
-    const before = this.shadow.liveBefore(block, FIRST_BLOCK);
-    if (before < 0) return -1;
-    const size = this.tlsf.sizeWord(before) & SIZE_MASK;
-    return before + size === block ? before : -1;
-  }
-
-  /** Panics for damage the allocator found in RAM: `block` is the block it was reading (0: the control block). */
-  private corruption(block: number, detail: string): never {
-    let where = "the heap's control block";
-    if (block >= FIRST_BLOCK) {
-      where = this.shadow.isLive(block)
-        ? this.describe(block)
-        : `the free block at ${this.format(this.tlsf.addressOf(block) + HEADER_SIZE)}`;
-    }
-    throw new KernelPanic(
-      "MEMORY_MANAGEMENT_ERROR",
-      MODULE,
-      `${this.operation}: Heap corruption detected at ${where}: ${detail}`,
-    );
+    return this.panics.badPointer(pointer, operation);
   }
 
   // --- helpers ----------------------------------------------------------------------------------------------------
@@ -569,15 +524,5 @@ export class Heap implements HeapApi {
       throw new InvalidArgumentError("owners.current()", owner, "an owner id must be an integer in [0, 2^31)");
     }
     return owner;
-  }
-
-  /** "the block 0xFFFF... (24 bytes, owner \"kernel\")"; the size only when the header is consistent. */
-  private describe(block: number): string {
-    const requested = this.header.requestedIfSane(block);
-    return describeBlock(
-      this.format(this.tlsf.addressOf(block) + HEADER_SIZE),
-      requested < 0 ? null : requested,
-      this.owners.nameOf(this.shadow.ownerOf(block)),
-    );
   }
 }
