@@ -224,17 +224,20 @@ export class Tlb {
    */
   promote(l1Index: number, pageNumber: number, frame: number): void {
     const array = this.l1[l1Index]!;
-    const i = (pageNumber & this.l1Mask) * L1_STRIDE;
+    const j = pageNumber & this.l1Mask;
+    const i = j * L1_STRIDE;
     if (Number.isNaN(array[i])) {
       // The slot was empty: remember it, so that emptying the L1 touches only used slots.
-      if (this.l1UsedCount < this.l1Used.length) this.l1Used[this.l1UsedCount++] = l1Index * (this.l1Mask + 1) + i / 4;
+      if (this.l1UsedCount < this.l1Used.length) this.l1Used[this.l1UsedCount++] = l1Index * (this.l1Mask + 1) + j;
       else this.l1Overflow = true;
+    } else {
+      // The slot held another page (or this one): its tier-1 entry, if any, no longer applies.
+      this.l1Linear[l1Index]![j] = Number.NaN;
     }
     array[i] = pageNumber;
     array[i + 1] = frame;
     array[i + 2] = Number.NaN;
     array[i + 3] = VIEW_PENDING;
-    this.l1Linear[l1Index]![i / L1_STRIDE] = Number.NaN;
   }
 
   /**
