@@ -67,15 +67,22 @@ export function runFramebufferDemo(
 
   const m = dma.mem_mapMMIO(bar.address, bar.size);
   log.print(DEBUG, "example", `Mapped memory to ${formatCanonical48(m)}`);
-  const started = performance.now();
+  // Twice: the first memset misses the TLB on each of its 4,096 pages (a walk that also sets D), the second hits.
+  const tlb = arch.mmu.tlb;
+  for (const round of ["first", "second"]) {
+    const misses = tlb.misses;
+    const started = performance.now();
+    arch.memory.fill(m, bar.size, round === "first" ? 0 : 0x11);
+    const elapsed = performance.now() - started;
+    log.print(
+      INFO,
+      "example",
+      `${round} memset(m, ${round === "first" ? 0 : "0x11"}, 16 MiB) through the page tables: ${elapsed.toFixed(2)} ms, ${tlb.misses - misses} TLB misses`,
+    );
+  }
   arch.memory.fill(m, bar.size, 0);
-  const elapsed = performance.now() - started;
   const cleared = isZero(vram);
-  log.print(
-    INFO,
-    "example",
-    `memset(m, 0, 16 MiB) through the page tables took ${elapsed.toFixed(2)} ms; framebuffer cleared: ${cleared}`,
-  );
+  log.print(INFO, "example", `framebuffer cleared: ${cleared}`);
   dma.mem_unmapMMIO(m, bar.size);
   try {
     arch.memory.read8(m);
