@@ -135,3 +135,68 @@ describe("large pages are split when a call changes only part of them", () => {
     }
   });
 });
+
+describe("4 KiB pieces of large pages in the L1", () => {
+  /** The kernel-read tier-1 tag of `linear`'s 4 KiB page (NaN when the L1 does not hold it there). */
+  const tier1 = (arch: X86_64, linear: number) =>
+    arch.mmu.tlb.l1Linear[0]![Math.floor(linear / 0x1000) & arch.mmu.tlb.l1Mask]!;
+
+  test("HHDM reads take the L1's fast tier from their second access", () => {
+    const { arch, memory } = bootTestArch();
+    const v = arch.layout.hhdm.base + 0x7000;
+    memory.write32(0x7010, 0x5151);
+    expect(arch.memory.read32(v + 0x10)).toBe(0x5151);
+    expect(arch.memory.read32(v + 0x10)).toBe(0x5151);
+    expect(tier1(arch, v)).toBe(v);
+  });
+
+  test("invlpg of any address in the large page drops every piece of it, as it drops the large entry", () => {
+    const { arch } = bootTestArch();
+    const hhdm = arch.layout.hhdm.base;
+    const pieces = [0x7000, 0x20_0000, 0xc0_0000].map((off) => hhdm + off);
+    for (const v of pieces) {
+      arch.memory.read32(v);
+      arch.memory.read32(v);
+      expect(tier1(arch, v)).toBe(v);
+    }
+    arch.mmu.invalidate(hhdm + 0x3fff_f000); // another address of the same 1 GiB page
+    for (const v of pieces) expect(tier1(arch, v)).toBeNaN();
+    expect(arch.memory.translate(pieces[2]!)).toBe(0xc0_0000);
+  });
+
+  test("a 2 MiB page remapped in RAM is seen through all its pieces after one invlpg inside it", () => {
+    const { arch, memory } = bootTestArch();
+    const hhdm = arch.layout.hhdm.base;
+    arch.memory.unmap(hhdm + 0x1000, 0x1000); // 1 GiB -> 2 MiB pages (and the first one -> 4 KiB)
+    const region = hhdm + 4 * MiB; // a 2 MiB page mapping physical 4 MiB
+    memory.write32(4 * MiB + 0x3000, 0x1111);
+    memory.write32(6 * MiB + 0x3000, 0x2222);
+    for (let k = 0; k < 2; k++) expect(arch.memory.read32(region + 0x3000)).toBe(0x1111);
+    const out = new Float64Array(2);
+    arch.tables.leafFor(arch.mmu.pml4Base, region, out);
+    expect(out[1]).toBe(2);
+    const lo = arch.tables.lo(out[0]!);
+    arch.tables.write(out[0]!, lo + 2 * MiB, arch.tables.hi(out[0]!)); // now maps physical 6 MiB
+    expect(arch.memory.read32(region + 0x3000)).toBe(0x1111); // stale, as on hardware
+    arch.mmu.invalidate(region + 0x1f_f000);
+    expect(arch.memory.read32(region + 0x3000)).toBe(0x2222);
+  });
+
+  test("past 16 large pages with pieces, any invlpg empties the L1, and nothing stale survives", () => {
+    const { arch, memory } = bootTestArch(64);
+    const hhdm = arch.layout.hhdm.base;
+    arch.memory.unmap(hhdm + 0x1000, 0x1000); // 2 MiB pages from here on
+    for (let n = 2; n < 24; n++) {
+      arch.memory.read32(hhdm + n * 2 * MiB);
+      arch.memory.read32(hhdm + n * 2 * MiB);
+    }
+    const out = new Float64Array(2);
+    const target = hhdm + 3 * 2 * MiB;
+    arch.tables.leafFor(arch.mmu.pml4Base, target, out);
+    arch.tables.write(out[0]!, 0, 0);
+    arch.mmu.invalidate(target + 0x5000);
+    expect(() => arch.memory.read32(target)).toThrow(PageFault);
+    memory.write32(20 * 2 * MiB, 0x77);
+    expect(arch.memory.read32(hhdm + 20 * 2 * MiB)).toBe(0x77);
+  });
+});

@@ -433,7 +433,10 @@ export class X86Mmu implements Mmu {
     if (gen !== this.tlb.nonGlobalGen && gen !== -this.tlb.globalGen) return -1;
     if (this.allowed[a + (e[i + 2]! & 15)] !== 0) return -1;
     this.tlb.hits++;
-    return e[i + 1]! + (linear - number * size);
+    const phys = e[i + 1]! + (linear - number * size);
+    // Reads and writes (a = (access * 2 + user) * 16; execute is 64 and up) get the 4 KiB piece into the L1.
+    if (a < 64) this.tlb.promoteSplinter(a >>> 4, linear, phys - (phys % PAGE), size === 0x20_0000 ? SIZE_2M : SIZE_1G);
+    return phys;
   }
 
   /**
@@ -581,10 +584,12 @@ export class X86Mmu implements Mmu {
     const number = Math.floor(linear / size);
     const type = this.patTypes[patIndex(lo, sizeCode !== SIZE_4K)]!;
     this.tlb.fill(sizeCode, number, base, perm | (type << INFO_TYPE_SHIFT));
-    if (sizeCode === SIZE_4K && access !== Access.Execute) {
-      this.tlb.promote(access * 2 + (user ? 1 : 0), number, base);
+    const phys = base + (linear - number * size);
+    if (access !== Access.Execute) {
+      if (sizeCode === SIZE_4K) this.tlb.promote(access * 2 + (user ? 1 : 0), number, base);
+      else this.tlb.promoteSplinter(access * 2 + (user ? 1 : 0), linear, phys - (phys % PAGE), sizeCode);
     }
-    return base + (linear - number * size);
+    return phys;
   }
 
   /** The walk; `steps` (explain) records every level; `commit` writes A/D and fills the TLB. */

@@ -92,6 +92,9 @@ export const VIEW_NONE = -2;
 /** View-offset word of an L1 slot whose page lives in the memory's linear view (its hit data is in the tier-1 arrays). */
 export const VIEW_LINEAR = -3;
 
+/** Large pages whose 4 KiB pieces the L1 tracks one by one (see Tlb.promoteSplinter). */
+export const MAX_SPLINTERED = 16;
+
 /** Entries of the PDE cache: 256 regions of 2 MiB (512 MiB of linear space in page tables). */
 export const PDE_CACHE_ENTRIES = 256;
 
@@ -161,6 +164,14 @@ export class Tlb {
   declare private readonly l1Used: Int32Array;
   private l1UsedCount = 0;
   private l1Overflow = false;
+  /**
+   * Large pages (2 MiB, 1 GiB) with 4 KiB pieces in the L1 ("splinters", as QEMU's softmmu keeps large pages), as
+   * `linear base * 4 + size code`, so that invlpg of any address in such a page also drops its pieces (on hardware it
+   * drops the one large entry). Past {@link MAX_SPLINTERED} pages any invlpg empties the L1.
+   */
+  declare private readonly splintered: Float64Array;
+  private splinteredCount = 0;
+  private splinteredOverflow = false;
   private pdeUsed = false;
 
   /**
@@ -188,6 +199,7 @@ export class Tlb {
     this.pdeViews = new Array<DataView>(PDE_CACHE_ENTRIES).fill(NO_VIEW);
     this.pdeOffsets = new Float64Array(PDE_CACHE_ENTRIES);
     this.l1Used = new Int32Array(4096);
+    this.splintered = new Float64Array(MAX_SPLINTERED);
     this.pdeMask = PDE_CACHE_ENTRIES - 1;
   }
 
@@ -264,8 +276,38 @@ export class Tlb {
     }
   }
 
+  /**
+   * Puts a 4 KiB piece of a large page into the L1: the page at `linear`, whose frame is `frame`, of the large page
+   * of size code `sizeCode` that holds it. Remembers the large page so that invlpg inside it drops the piece.
+   */
+  promoteSplinter(l1Index: number, linear: number, frame: number, sizeCode: number): void {
+    const size = PAGE_SIZES[sizeCode]!;
+    const key = (linear - (linear % size)) * 4 + sizeCode;
+    let known = this.splinteredOverflow;
+    for (let n = 0; n < this.splinteredCount && !known; n++) known = this.splintered[n] === key;
+    if (!known) {
+      if (this.splinteredCount < MAX_SPLINTERED) this.splintered[this.splinteredCount++] = key;
+      else this.splinteredOverflow = true;
+    }
+    this.promote(l1Index, Math.floor(linear / 0x1000), frame);
+  }
+
+  /** True when the L1 may hold pieces of a large page that contains `linear`. */
+  private splinteredAt(linear: number): boolean {
+    if (this.splinteredOverflow) return true;
+    for (let n = 0; n < this.splinteredCount; n++) {
+      const key = this.splintered[n]!;
+      const code = key % 4;
+      const base = (key - code) / 4;
+      if (linear >= base && linear < base + PAGE_SIZES[code]!) return true;
+    }
+    return false;
+  }
+
   /** Empties the L1 (permissions or the address space changed): the used slots, or everything after many fills. */
   clearL1(): void {
+    this.splinteredCount = 0;
+    this.splinteredOverflow = false;
     if (this.l1Overflow) {
       for (const array of this.l1) array.fill(Number.NaN);
       for (const tags of this.l1Linear) tags.fill(Number.NaN);
@@ -315,6 +357,10 @@ export class Tlb {
 
   /** Drops the TLB entries (L1 and L2, any page size) of the page holding `linear`; the PDE cache stays. */
   drop(linear: number): void {
+    if (this.splinteredCount !== 0 || this.splinteredOverflow) {
+      // The page may be a piece of a large page: the whole large page goes, and its pieces with it.
+      if (this.splinteredAt(linear)) this.clearL1();
+    }
     const vpn = Math.floor(linear / 0x1000);
     const j = (vpn & this.l1Mask) * L1_STRIDE;
     for (let k = 0; k < 4; k++) {
