@@ -101,8 +101,9 @@ export const PDE_CACHE_ENTRIES = 256;
 /**
  * The translation lookaside buffer, in two levels as on real CPUs. The L2 ({@link small}, {@link large2m},
  * {@link large1g}) holds every cached translation with its permissions, memory type, global bit and generation.
- * The L1 is four small direct-mapped arrays, one per (read/write, kernel/user), holding only 4 KiB translations
- * already checked for that kind of access (writes only once D is set). A slot of {@link l1} holds `[page number,
+ * The L1 is four small direct-mapped arrays, one per (read/write, kernel/user), holding 4 KiB translations (4 KiB
+ * pieces of large pages included, see {@link promoteSplinter}) already checked for that kind of access (writes only
+ * once D is set). Tier 1 ({@link l1Linear}) serves pages in the memory's linear view. A slot of {@link l1} holds `[page number,
  * frame, fast tag, view offset]` and {@link l1Views} the page's direct host view (`PhysicalMemory.directView`, cached like QEMU's
  * softmmu TLB caches a host address per page). A fast tag is set only while a view is cached, so a hit costs one tag
  * compare and one DataView access, with no permission work, no "is there a view" test and no call into the bus,
