@@ -80,6 +80,7 @@ interface Row {
   read: number;
   readRatio: number;
   hhdmRead: number;
+  hhdmRatio: number;
   walks: number;
   fullWalks: number;
   rawMemset: number;
@@ -132,12 +133,13 @@ function run(label: string, memory: PhysicalMemory, frames: FrameAllocator, data
   ]) as [number, number, number];
   const readRatio = roundRatio(2, 0);
   const hhdm = arch.remapPhys(dataPhys, REGION);
+  // Against the raw loop, not the 4 KiB mapping: the two regions would take turns evicting each other from the L1.
   const [, hhdmRead] = measure(9, [
     {
       ops: READS,
       body: (n) => {
         let sum = 0;
-        for (let i = 0; i < n; i++) sum += vm.read32(base + offsets[i]!);
+        for (let i = 0; i < n; i++) sum += view.getUint32(offsets[i]!, true);
         return sum;
       },
     },
@@ -150,6 +152,7 @@ function run(label: string, memory: PhysicalMemory, frames: FrameAllocator, data
       },
     },
   ]) as [number, number];
+  const hhdmRatio = roundRatio(1, 0);
   const [walks, fullWalks] = measure(9, [
     {
       ops: WALKS,
@@ -224,6 +227,7 @@ function run(label: string, memory: PhysicalMemory, frames: FrameAllocator, data
     read,
     readRatio,
     hhdmRead,
+    hhdmRatio,
     walks,
     fullWalks,
     rawMemset,
@@ -269,7 +273,7 @@ for (const r of rows) {
     `| ${r.label} | random read32, 64 MiB | ${m(r.rawRead)} | ${m(r.physRead)} | ${m(r.read)} | ${r.readRatio.toFixed(2)}x | >= 0.5x |`,
   );
   console.log(
-    `| ${r.label} | random read32, the same 64 MiB through the HHDM (1 GiB pages) | - | - | ${m(r.hhdmRead)} | ${(r.hhdmRead / r.rawRead).toFixed(2)}x | - |`,
+    `| ${r.label} | random read32, the same 64 MiB through the HHDM (1 GiB pages) | - | - | ${m(r.hhdmRead)} | ${r.hhdmRatio.toFixed(2)}x | - |`,
   );
   console.log(`| ${r.label} | TLB-miss walks (PDE cache warm) | - | - | ${m(r.walks)} | - | >= 20 M/s |`);
   console.log(`| ${r.label} | full 4-level walks (no PDE cache) | - | - | ${m(r.fullWalks)} | - | - |`);
