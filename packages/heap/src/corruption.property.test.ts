@@ -152,3 +152,22 @@ describe.each([
     });
   },
 );
+
+test("debug mode: a list head damaged to point near the top is caught before its poison is read (found by the property above)", () => {
+  // Counterexample of seed 888537147: a control-block word (a list head) set to granule 3962, then a kmalloc whose
+  // class finds that head. The poison check used to read from there past the heap's top (a page fault).
+  const { heap, memory } = fakeHeap({ frames: 2048, debug: true, trimThreshold: 0x2_0000 });
+  const live = [1329, 1985, 100, 0].map((size) => heap.kmalloc(size));
+  heap.kfree(live[1]!);
+  memory.write32(heap.base + 277 * 4, 3962);
+  const error = (() => {
+    try {
+      heap.kmalloc(2113);
+    } catch (caught) {
+      return caught;
+    }
+    return undefined;
+  })();
+  expect(error).toBeInstanceOf(KernelPanic);
+  expect((error as KernelPanic).stopName).toBe("MEMORY_MANAGEMENT_ERROR");
+});

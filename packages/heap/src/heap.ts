@@ -415,6 +415,7 @@ export class Heap implements HeapApi {
     }
     const front = alignGranules === 1 ? 0 : this.frontFor(found, alignGranules);
     if (!this.extent.prepare(found, found + front + need + MIN_BLOCK)) return this.fail();
+    tlsf.verifyFit(found, front + need); // before reading the block's memory: a damaged head must not lead outside
     if (this.debug) this.guard.checkPoison(found, found + front + need, this.operation);
     const block = tlsf.take(found, need, front, size);
     this.shadow.setLive(block, owner);
@@ -482,7 +483,10 @@ export class Heap implements HeapApi {
       if (!atTop || !this.extent.growFor(need - old)) return false;
     }
     if (!this.extent.prepare(next, block + need + MIN_BLOCK)) return false;
-    if (this.debug) this.guard.checkPoison(next, block + need, "krealloc");
+    if (this.debug) {
+      this.tlsf.verifyFreeSuccessor(block); // before reading the neighbour's memory
+      this.guard.checkPoison(next, block + need, "krealloc");
+    }
     return tlsf.growInPlace(block, need);
   }
 

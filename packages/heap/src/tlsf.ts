@@ -549,6 +549,27 @@ export class Tlsf {
     return size;
   }
 
+  /**
+   * Panics, naming the block, unless `block` (from {@link findFit}) is a free block of at least `need` granules that
+   * lies inside the extent. The debug and aligned paths read a found block's memory (poison, holes) before
+   * {@link take} checks it, so a damaged list head must be caught first, not followed out of the heap.
+   */
+  verifyFit(block: number, need: number): void {
+    this.checkLink(block, 0, LinkName.Head);
+    const word = this.sizeWord(block);
+    if (this.checkedFreeSize(block, word) < need) this.damaged(Damage.NotFree, block, word, need);
+  }
+
+  /**
+   * Panics unless the block after live block `block` links back to it and, when free, is a sound free block inside
+   * the extent: krealloc's debug path reads that block's memory (poison) before {@link growInPlace} checks it.
+   */
+  verifyFreeSuccessor(block: number): void {
+    const size = this.sizeWord(block) & SIZE_MASK;
+    const nextWord = this.successorWord(block, size);
+    if (nextWord & FREE_BIT) this.checkedFreeSize(block + size, nextWord);
+  }
+
   private fits(block: number, size: number): boolean {
     this.checkLink(block, 0, LinkName.Head);
     return (this.sizeWord(block) & SIZE_MASK) >= size;
