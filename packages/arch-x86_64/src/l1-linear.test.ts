@@ -1,7 +1,7 @@
 import { type DirectViewSlot, GeneralProtectionFault, InvalidArgumentError, PageFault } from "@ksim/core";
-import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { CR4_SMAP } from "./control.js";
+import { assertAccessesAgreeWithMemory } from "./testing/access-property.js";
 import { FlatMemory } from "./testing/flat-memory.js";
 import { FreeListFrames } from "./testing/free-list-frames.js";
 import { L1_KERNEL_READ, L1_KERNEL_WRITE, L1_USER_READ } from "./tlb.js";
@@ -47,35 +47,7 @@ describe("tier 1 of the L1 TLB (the memory's linear view)", () => {
     const { memory, vm, base, frame } = rig();
     const pages = 6;
     for (let i = 0; i < pages; i++) expect(vm.map(base + i * 0x1000, frame(), 0x1000, RW).ok).toBe(true);
-    const op = fc.record({
-      page: fc.integer({ min: 0, max: pages - 2 }),
-      offset: fc.integer({ min: 0, max: 0xfff }),
-      width: fc.constantFrom(1, 2, 4),
-      write: fc.boolean(),
-      value: fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
-    });
-    fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 80 }), (ops) => {
-        for (const { page, offset, width, write, value } of ops) {
-          const virt = base + page * 0x1000 + offset;
-          if (write) {
-            const v = width === 4 ? value : value & (width === 2 ? 0xffff : 0xff);
-            if (width === 1) vm.write8(virt, v);
-            else if (width === 2) vm.write16(virt, v);
-            else vm.write32(virt, v);
-            for (let k = 0; k < width; k++) {
-              expect(memory.read8(vm.translate(virt + k))).toBe(Math.floor((v >>> 0) / 2 ** (8 * k)) & 0xff);
-            }
-          } else {
-            const got = width === 1 ? vm.read8(virt) : width === 2 ? vm.read16(virt) : vm.read32(virt);
-            let want = 0;
-            for (let k = 0; k < width; k++) want += memory.read8(vm.translate(virt + k)) * 2 ** (8 * k);
-            expect(got).toBe(want);
-          }
-        }
-      }),
-      { numRuns: 80 },
-    );
+    assertAccessesAgreeWithMemory(vm, memory, base, pages, 80);
   });
 
   test("a page enters tier 1 on its second access, and invlpg drops it", () => {

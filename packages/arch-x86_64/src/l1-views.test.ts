@@ -4,6 +4,7 @@ import { BuddyAllocator } from "@ksim/pmm";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { PTE_A, PTE_D } from "./pte.js";
+import { assertAccessesAgreeWithMemory } from "./testing/access-property.js";
 import { L1_STRIDE } from "./tlb.js";
 import { X86_64 } from "./x86-64.js";
 
@@ -64,37 +65,7 @@ describe("direct views in the L1 TLB", () => {
     const targets = [frame(), frame(), FB, FB + 0x2000, frame(), frame()];
     memory.write8(targets[0]!, 1); // allocated chunk: a view; targets[1] may share it or not
     for (const [i, phys] of targets.entries()) expect(vm.map(base + i * 0x1000, phys, 0x1000, RW).ok).toBe(true);
-    const op = fc.record({
-      page: fc.integer({ min: 0, max: targets.length - 2 }), // the last page only takes the ends of crossing accesses
-      offset: fc.integer({ min: 0, max: 0xfff }),
-      width: fc.constantFrom(1, 2, 4),
-      write: fc.boolean(),
-      value: fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
-    });
-    fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => {
-        for (const { page, offset, width, write, value } of ops) {
-          const virt = base + page * 0x1000 + offset;
-          const mask = width === 4 ? 0xffff_ffff : width === 2 ? 0xffff : 0xff;
-          if (write) {
-            const v = width === 4 ? value : value & mask;
-            if (width === 1) vm.write8(virt, v);
-            else if (width === 2) vm.write16(virt, v);
-            else vm.write32(virt, v);
-            // Read back through the bus at the translated address (the page may cross: check byte by byte).
-            for (let k = 0; k < width; k++) {
-              expect(memory.read8(vm.translate(virt + k))).toBe(Math.floor((v >>> 0) / 2 ** (8 * k)) & 0xff);
-            }
-          } else {
-            const got = width === 1 ? vm.read8(virt) : width === 2 ? vm.read16(virt) : vm.read32(virt);
-            let want = 0;
-            for (let k = 0; k < width; k++) want += memory.read8(vm.translate(virt + k)) * 2 ** (8 * k);
-            expect(got).toBe(want);
-          }
-        }
-      }),
-      { numRuns: 60 },
-    );
+    assertAccessesAgreeWithMemory(vm, memory, base, targets.length, 60);
   });
 
   test("a write through a cached view validates the value like the bus, and a bad one changes nothing", () => {
