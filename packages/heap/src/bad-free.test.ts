@@ -1,26 +1,8 @@
 import { KernelPanic } from "@ksim/core";
 import { describe, expect, test } from "vitest";
+import { expectPanicAndNoChange } from "./testing/expect-panic.js";
 import { fakeHeap } from "./testing/fixture.js";
 import { type RealHeapFixture, realHeap } from "./testing/real-stack.js";
-import { diffSnapshots, snapshotHeap } from "./testing/snapshot.js";
-
-/** Runs `bad` (a kfree or krealloc that must panic), checks the panic and that the heap is byte-identical after. */
-function expectPanicAndNoChange(fixture: RealHeapFixture, bad: () => unknown, message: RegExp): KernelPanic {
-  const { heap, arch, frames } = fixture;
-  const before = snapshotHeap(heap, arch.memory, frames);
-  let thrown: unknown;
-  try {
-    bad();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(KernelPanic);
-  const panic = thrown as KernelPanic;
-  expect(panic.stopName).toBe("MEMORY_MANAGEMENT_ERROR");
-  expect(panic.message).toMatch(message);
-  expect(diffSnapshots(before, snapshotHeap(heap, arch.memory, frames))).toEqual([]);
-  return panic;
-}
 
 /** A heap with a few live and freed blocks around. */
 function busyHeap(): RealHeapFixture & { live: number[]; freed: number } {

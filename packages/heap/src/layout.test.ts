@@ -1,4 +1,3 @@
-import { KernelPanic } from "@ksim/core";
 import { describe, expect, test } from "vitest";
 import {
   CONTROL_BYTES,
@@ -14,28 +13,12 @@ import {
   SL_MAPS_AT,
   sizeClass,
 } from "./layout.js";
+import { expectPanicAndNoChange } from "./testing/expect-panic.js";
 import { type RealHeapFixture, realHeap } from "./testing/real-stack.js";
-import { diffSnapshots, snapshotHeap } from "./testing/snapshot.js";
 
 /** The granule of the block whose pointer is `pointer`. */
 function granuleOf(fixture: RealHeapFixture, pointer: number): number {
   return (pointer - fixture.heap.base) / GRANULE - 1;
-}
-
-/** Runs `bad`, expects a MEMORY_MANAGEMENT_ERROR panic matching `message`, and no byte of the heap changed. */
-function expectCorruptionPanic(fixture: RealHeapFixture, bad: () => unknown, message: RegExp): void {
-  const { heap, arch, frames } = fixture;
-  const before = snapshotHeap(heap, arch.memory, frames);
-  let thrown: unknown;
-  try {
-    bad();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(KernelPanic);
-  expect((thrown as KernelPanic).stopName).toBe("MEMORY_MANAGEMENT_ERROR");
-  expect((thrown as KernelPanic).message).toMatch(message);
-  expect(diffSnapshots(before, snapshotHeap(heap, arch.memory, frames))).toEqual([]);
 }
 
 describe("the allocator's structure is bytes in simulated RAM", () => {
@@ -114,7 +97,7 @@ describe("a stray write into the allocator's structure is caught, never followed
     const report = heap.heapCheck();
     expect(report.ok).toBe(false);
     expect(report.problems.map((p) => p.kind)).toContain("structure");
-    expectCorruptionPanic(
+    expectPanicAndNoChange(
       fixture,
       () => heap.kmalloc(64),
       /kmalloc: Heap corruption detected at the free block at 0x[0-9A-F]+: its next-free link is 74565, outside the heap's blocks/,
@@ -132,7 +115,7 @@ describe("a stray write into the allocator's structure is caught, never followed
     expect(heap.heapCheck().ok).toBe(false);
     // Taking the head only moves the list head on: nothing is written through its link.
     expect(heap.kmalloc(64)).toBe(a);
-    expectCorruptionPanic(
+    expectPanicAndNoChange(
       fixture,
       () => heap.kmalloc(64),
       /kmalloc: Heap corruption detected at the block 0x[0-9A-F]+ \(64 bytes, owner "kernel"\): the header at granule \d+ should be a free block/,
@@ -153,7 +136,7 @@ describe("a stray write into the allocator's structure is caught, never followed
     heap.kfree(a);
     heap.kfree(c); // the list of a's class is c -> a
     arch.memory.write32(a, 300); // a's first payload word is its previous-free link
-    expectCorruptionPanic(
+    expectPanicAndNoChange(
       fixture,
       () => heap.kfree(b),
       /kfree: Heap corruption detected at the free block at 0x[0-9A-F]+: its previous-free link 300 does not link back to it/,
@@ -168,7 +151,7 @@ describe("a stray write into the allocator's structure is caught, never followed
     heap.kmalloc(16);
     heap.kfree(b);
     arch.memory.write32(b - 4, 0x41414141); // b's magic
-    expectCorruptionPanic(
+    expectPanicAndNoChange(
       fixture,
       () => heap.kfree(a),
       /kfree: Heap corruption detected at the free block at 0x[0-9A-F]+: the header at granule \d+ should be a free block but reads .* magic 0x41414141/,
@@ -183,7 +166,7 @@ describe("a stray write into the allocator's structure is caught, never followed
     heap.kfree(a);
     arch.memory.write32(heap.base + HEADS_AT + sizeClass(5) * 4, 0x7fff_0000);
     expect(heap.heapCheck().problems[0]).toMatchObject({ kind: "structure" });
-    expectCorruptionPanic(
+    expectPanicAndNoChange(
       fixture,
       () => heap.kmalloc(64),
       /kmalloc: Heap corruption detected at the heap's control block: a free list head is 2147418112, outside the heap's blocks/,
