@@ -84,6 +84,7 @@ switch (job) {
       ["run", "lint"],
       ["run", "typecheck"],
       ["run", "check:publish"],
+      ["run", "check:readme"],
     ]) {
       const status = run(step);
       if (status !== 0) process.exit(status);
