@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs the example of every workspace package's README (its first ```ts block) against the package's sources, and
 // checks what it prints: a `console.log(...)` line that ends in `// text` must print that text (up to a ": " that
-// starts an explanation, without surrounding quotes). A README whose example no longer runs, or whose comments no
-// longer say what it prints, fails here instead of misleading a reader.
+// starts an explanation, without surrounding quotes), and an example whose last line's comment names an error
+// (`heap.kfree(q); // KernelPanic: ...`) must end by throwing it. A README whose example no longer runs, or whose
+// comments no longer say what it prints, fails here instead of misleading a reader.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,8 +14,7 @@ const SCRATCH = ".readme-example"; // inside the package, so that the example's 
 
 /** The first ```ts block of a README, or undefined. */
 function firstExample(markdown) {
-  const match = /^```ts\n([\s\S]*?)^```$/m.exec(markdown);
-  return match?.[1];
+  return /^```ts\n([\s\S]*?)^```$/m.exec(markdown)?.[1];
 }
 
 /** What each `console.log(...); // text` line promises to print. */
@@ -24,13 +24,23 @@ function promises(code) {
     const m = /^\s*console\.log\(.*\);\s*\/\/ (.+)$/.exec(line);
     if (m === null) continue;
     // An object or array is printed whole; otherwise ": " starts an explanation.
-    let text = /^[{[]/.test(m[1]) ? m[1].trim() : m[1].split(/: /)[0].trim();
-    text = text.replace(/^"(.*)"$/, "$1");
-    out.push({ line: line.trim(), text });
+    const text = /^[{[]/.test(m[1]) ? m[1].trim() : m[1].split(/: /)[0].trim();
+    out.push({ line: line.trim(), text: text.replace(/^"(.*)"$/, "$1") });
   }
   return out;
 }
 
+/** The error an example ends with on purpose: the name its last line's comment starts with, if any. */
+function endsThrowing(code) {
+  const last = code.trimEnd().split("\n").at(-1) ?? "";
+  return /\/\/ (\w*(?:Error|Panic|Fault))\b/.exec(last)?.[1];
+}
+
+const firstLines = (text) => text.trim().split("\n").slice(0, 8).join("\n");
+// Whitespace-insensitive: Node breaks a long object over several lines.
+const flat = (text) => text.replace(/\s+/g, " ");
+
+/** Problems of the package at `dir`'s README example (none when it has no example). */
 function check(dir) {
   const readme = join(dir, "README.md");
   if (!existsSync(readme) || !existsSync(join(dir, "package.json"))) return [];
@@ -46,15 +56,17 @@ function check(dir) {
       { cwd: dir, encoding: "utf8" },
     );
     const problems = [];
-    if (result.status !== 0)
-      problems.push(`exits with ${result.status}:\n${result.stderr.trim().split("\n").slice(0, 8).join("\n")}`);
-    // Whitespace-insensitive: Node breaks a long object over several lines.
-    const flat = (text) => text.replace(/\s+/g, " ");
+    const expectedError = endsThrowing(code);
+    if (expectedError === undefined && result.status !== 0) {
+      problems.push(`exits with ${result.status}:\n${firstLines(result.stderr)}`);
+    } else if (expectedError !== undefined && (result.status === 0 || !result.stderr.includes(expectedError))) {
+      problems.push(`should end by throwing ${expectedError} (its last line says so):\n${firstLines(result.stderr)}`);
+    }
     const printed = flat(result.stdout);
     for (const p of promises(code)) {
       if (!printed.includes(flat(p.text))) problems.push(`does not print "${p.text}" (${p.line})`);
     }
-    return problems.map((p) => `${join(dir, "README.md").slice(root.length)}: ${p}`);
+    return problems.map((p) => `${readme.slice(root.length)}: ${p}`);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -66,9 +78,8 @@ for (const group of ["packages", "apps"]) {
   const groupDir = join(root, group);
   if (!existsSync(groupDir)) continue;
   for (const name of readdirSync(groupDir).sort()) {
-    const found = check(join(groupDir, name));
+    problems.push(...check(join(groupDir, name)));
     checked++;
-    problems.push(...found);
   }
 }
 if (problems.length > 0) {
