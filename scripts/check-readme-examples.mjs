@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs the example of every workspace package's README (its first ```ts block) against the package's sources, and
-// checks what it prints: a `console.log(...)` line that ends in `// text` must print that text (up to a ": " that
+// Type-checks and runs the example of every workspace package's README (its first ```ts block) against the
+// package's sources, and checks what it prints: a `console.log(...)` line that ends in `// text` must print that text (up to a ": " that
 // starts an explanation, without surrounding quotes), and an example whose last line's comment names an error
 // (`heap.kfree(q); // KernelPanic: ...`) must end by throwing it. A README whose example no longer runs, or whose
 // comments no longer say what it prints, fails here instead of misleading a reader.
@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const SCRATCH = ".readme-example"; // inside the package, so that the example's self-import resolves (gitignored)
+const TSC = join(root, "node_modules", "typescript", "bin", "tsc");
 
 /** The first ```ts block of a README, or undefined. */
 function firstExample(markdown) {
@@ -49,13 +50,27 @@ function check(dir) {
   const scratch = join(dir, SCRATCH);
   mkdirSync(scratch, { recursive: true });
   writeFileSync(join(scratch, "example.ts"), code);
+  // Type-checked with the workspace's settings, as a user's strict project would compile it.
+  writeFileSync(
+    join(scratch, "tsconfig.json"),
+    JSON.stringify({
+      extends: "../../../tsconfig.base.json",
+      compilerOptions: { noEmit: true },
+      include: ["example.ts"],
+    }),
+  );
   try {
+    const tsc = spawnSync(process.execPath, [TSC, "-p", join(SCRATCH, "tsconfig.json")], {
+      cwd: dir,
+      encoding: "utf8",
+    });
+    const problems = [];
+    if (tsc.status !== 0) problems.push(`does not type-check:\n${firstLines(tsc.stdout)}`);
     const result = spawnSync(
       process.execPath,
       ["--conditions=@ksim/source", "--import", "tsx", join(SCRATCH, "example.ts")],
       { cwd: dir, encoding: "utf8" },
     );
-    const problems = [];
     const expectedError = endsThrowing(code);
     if (expectedError === undefined && result.status !== 0) {
       problems.push(`exits with ${result.status}:\n${firstLines(result.stderr)}`);
@@ -87,4 +102,4 @@ if (problems.length > 0) {
   console.error(`\nREADME examples: ${problems.length} problem(s)`);
   process.exit(1);
 }
-console.log(`README examples: ${checked} packages checked, every example runs and prints what it says`);
+console.log(`README examples: ${checked} packages checked, every example type-checks, runs and prints what it says`);
