@@ -9,7 +9,6 @@ import type { TraceTarget } from "../src/trace.js";
 import { loadAsTlsf } from "./as-tlsf.js";
 import type { ChurnTarget } from "./churn.js";
 import { FlatMemory } from "./flat-memory.js";
-import { floorChurn, hostFloorChurn } from "./floor.js";
 
 /** An allocator under test, able to run the churn and (optionally) the trace replays. */
 export interface Subject {
@@ -24,8 +23,6 @@ export interface Subject {
 /** Names of the subjects, in the order of the report. */
 export const SUBJECTS = {
   "ksim-real": "@ksim/heap on the real stack (machine RAM, buddy, x86-64 MMU)",
-  "vm-floor": "floor: the heap's recorded read32/write32 calls alone, replayed on the real stack",
-  "host-floor": "the same accesses on a plain DataView (no MMU): the data's cache misses",
   "ksim-flat": "@ksim/heap over a flat typed array (no MMU)",
   "as-tlsf-O3": "AssemblyScript runtime TLSF, wasm (asc -O3 --noAssert)",
   "as-tlsf": "AssemblyScript runtime TLSF, wasm (asc defaults)",
@@ -48,10 +45,6 @@ export async function makeSubject(
       const arch = new X86_64({ memory: machine.memory, frames });
       return heapSubject(new Heap({ memory: arch.memory, frames, window: arch.layout.heap }));
     }
-    case "vm-floor":
-      return { churn: floorChurn(RAM) };
-    case "host-floor":
-      return { churn: hostFloorChurn(RAM) };
     case "ksim-flat": {
       const base = 0xff00_0000_0000;
       const heap = new Heap({

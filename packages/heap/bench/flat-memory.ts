@@ -1,4 +1,4 @@
-import type { MapResult, VirtAddr, VirtualMemory } from "@ksim/core";
+import type { DirectViewSlot, MapResult, PhysAddr, VirtAddr, VirtualMemory } from "@ksim/core";
 
 /**
  * A VirtualMemory with no MMU: `[base, base + size)` maps one-to-one onto a typed array, so the heap's own work
@@ -16,13 +16,25 @@ export class FlatMemory implements VirtualMemory {
     this.view = new DataView(this.bytes.buffer);
   }
 
-  map(): MapResult {
+  /** Frames "mapped" per page (bytes live at their virtual offset; the frames are only handed back on unmap). */
+  private readonly frames = new Map<number, PhysAddr>();
+
+  map(virt: VirtAddr, phys: PhysAddr, size: number): MapResult {
+    for (let offset = 0; offset < size; offset += 4096) this.frames.set(virt + offset, phys + offset);
     return { ok: true };
   }
-  unmap(): void {}
+  unmap(virt: VirtAddr, size: number): void {
+    for (let offset = 0; offset < size; offset += 4096) this.frames.delete(virt + offset);
+  }
   protect(): void {}
   translate(virt: VirtAddr): number {
-    return virt - this.base;
+    const page = virt - (virt % 4096);
+    const frame = this.frames.get(page);
+    return frame === undefined ? -1 : frame + (virt - page);
+  }
+  pageView(virt: VirtAddr, _write: boolean, slot: DirectViewSlot): DataView {
+    slot.offset = virt - this.base;
+    return this.view;
   }
   read8(virt: VirtAddr): number {
     return this.bytes[virt - this.base]!;

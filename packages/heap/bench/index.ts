@@ -6,11 +6,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { tracePeaks } from "../src/trace.js";
-import { readTraceFile, TRACE_DIRECTORY, TRACE_FILES } from "../src/trace-file.js";
+import { TRACE_FILES } from "../src/trace-file.js";
 import { SUBJECTS, type SubjectName } from "./allocators.js";
 import { AS_FLAGS, compileAsTlsf } from "./as-tlsf.js";
-import { slabRoundingPeak } from "./design.js";
 import { churnTraffic } from "./traffic.js";
 import type { SliceRequest, Task, TaskResult } from "./worker.js";
 
@@ -19,16 +17,7 @@ const ROUNDS = quick ? 3 : 12;
 const SLICE_MS = quick ? 200 : 300;
 const TRACE_REPEATS = quick ? 2 : 5;
 
-const CHURN_SUBJECTS: SubjectName[] = [
-  "ksim-real",
-  "vm-floor",
-  "host-floor",
-  "ksim-flat",
-  "as-tlsf-O3",
-  "as-tlsf",
-  "malloc",
-  "thi.ng",
-];
+const CHURN_SUBJECTS: SubjectName[] = ["ksim-real", "ksim-flat", "as-tlsf-O3", "as-tlsf", "malloc", "thi.ng"];
 const TRACE_SUBJECTS: SubjectName[] = ["ksim-real", "ksim-flat", "as-tlsf-O3", "malloc"];
 
 // AssemblyScript's TLSF, compiled once at bench start in a temporary directory (removed at the end).
@@ -143,27 +132,13 @@ async function traces(): Promise<void> {
   }
 }
 
-function design(): void {
-  console.log("\n## design: what power-of-two slab caches would hold from rounding alone (peak / peak live)\n");
-  console.log("| trace | peak live | slab rounding peak | ratio |");
-  console.log("|---|---:|---:|---:|");
-  for (const file of TRACE_FILES) {
-    const trace = readTraceFile(`${TRACE_DIRECTORY}${file}`);
-    const live = tracePeaks(trace).peakLiveBytes;
-    const slab = slabRoundingPeak(trace);
-    const mib = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
-    console.log(`| ${file.replace(".trace.gz", "")} | ${mib(live)} | ${mib(slab)} | ${(slab / live).toFixed(3)} |`);
-  }
-}
-
 console.log(`# @ksim/heap benchmarks (${new Date().toISOString()}, Node ${process.version}${quick ? ", quick" : ""})`);
 await churn();
 const traffic = churnTraffic();
 console.log(
   `\n@ksim/heap's simulated-memory traffic on the churn: ${traffic.reads.toFixed(2)} read32 + ` +
-    `${traffic.writes.toFixed(2)} write32 per call`,
+    `${traffic.writes.toFixed(2)} write32 + ${traffic.views.toFixed(2)} pageView per call`,
 );
 await traces();
-design();
 console.log(`\nAssemblyScript builds: asc ${AS_FLAGS.optimised.join(" ")} / asc ${AS_FLAGS.defaults.join(" ")}`);
 rmSync(wasmDir, { recursive: true, force: true });

@@ -21,10 +21,23 @@ describe.each(["kfree", "krealloc"] as const)("%s of a pointer that is not a liv
 
   test(`${call} of a pointer never allocated panics "Invalid free detected" naming the address and changes nothing`, () => {
     const fixture = busyHeap();
-    const pointer = fixture.heap.base + 0xf000;
-    const panic = expectPanicAndNoChange(fixture, run(fixture, pointer), /Invalid free detected/);
-    expect(panic.message).toContain("0xFFFFFF000000F000");
+    const { heap } = fixture;
+    const pointer = heap.base + 0x800;
+    const panic = expectPanicAndNoChange(
+      fixture,
+      run(fixture, pointer),
+      /Invalid free detected: points into the heap's control page/,
+    );
+    expect(panic.message).toContain("0xFFFFFF0000000800");
     expect(panic.message).toContain(call);
+    expectPanicAndNoChange(
+      fixture,
+      run(fixture, heap.base + 0x2000),
+      /Invalid free detected: points into the heap's page descriptors/,
+    );
+    // A slab's tail, past its last object: kmalloc-208 has 18 slots of 224 bytes in one page (4,032 bytes).
+    const slab = fixture.live[1]! - 16 - ((fixture.live[1]! - 16 - heap.base) % 4096);
+    expectPanicAndNoChange(fixture, run(fixture, slab + 4048), /Invalid free detected: not a block of this heap/);
   });
 
   test(`${call} of an interior pointer panics, names the block it points into and changes nothing`, () => {
@@ -47,17 +60,27 @@ describe.each(["kfree", "krealloc"] as const)("%s of a pointer that is not a liv
     );
   });
 
-  test(`${call} of a freed pointer whose memory was reused names the new owner block`, () => {
+  test(`${call} of a freed large block (its pages already given back) panics "Multiple free detected"`, () => {
     const fixture = busyHeap();
+    const big = fixture.heap.kmalloc(100_000);
+    fixture.heap.kfree(big);
+    expect(fixture.arch.memory.translate(big)).toBe(-1);
+    expectPanicAndNoChange(
+      fixture,
+      run(fixture, big),
+      /Multiple free detected: the large block at 0x[0-9A-F]+ was already freed/,
+    );
+  });
+
+  test(`${call} in debug mode of a pointer freed a while ago is still caught: the quarantine delays reuse`, () => {
+    const fixture = realHeap({ debug: true });
     const { heap } = fixture;
-    const before = heap.kmalloc(5000);
-    const p = heap.kmalloc(5000);
-    heap.kmalloc(16);
-    heap.kfree(before);
+    const keep = heap.kmalloc(64);
+    const p = heap.kmalloc(64);
     heap.kfree(p);
-    const reuse = heap.kmalloc(8000);
-    expect(reuse).toBe(before);
-    expectPanicAndNoChange(fixture, run(fixture, p), /Multiple free detected: .* its memory now belongs to the block/);
+    for (let i = 0; i < 100; i++) expect(heap.kmalloc(64)).not.toBe(p);
+    expectPanicAndNoChange(fixture, run(fixture, p), /Multiple free detected/);
+    expect(heap.sizeOf(keep)).toBe(64);
   });
 
   test(`${call} of a pointer outside the heap window (another heap, a stack, a device) panics and changes nothing`, () => {
@@ -75,42 +98,48 @@ describe.each(["kfree", "krealloc"] as const)("%s of a pointer that is not a liv
 
   test(`${call} of a block whose header was overwritten panics "Heap corruption detected" and changes nothing`, () => {
     const fixture = busyHeap();
-    const victim = fixture.live[2]!;
+    const { heap } = fixture;
+    // Two neighbours in one slab (a fresh slab hands out its objects in address order).
+    const before = heap.kmalloc(3000);
+    const victim = heap.kmalloc(3000);
+    expect(victim - before).toBe(3088);
     // The block before it writes 8 bytes too many: they land on the victim's header.
     fixture.arch.memory.write32(victim - 16, 0x41414141);
     fixture.arch.memory.write32(victim - 12, 0x41414141);
     const panic = expectPanicAndNoChange(
       fixture,
       run(fixture, victim),
-      /Heap corruption detected: the header of the block 0x[0-9A-F]+ \(size unknown: its header is damaged, owner "kernel"\) was overwritten/,
+      /Heap corruption detected: the header of the block 0x[0-9A-F]+ \(size and owner unknown: its header is damaged\) was overwritten/,
     );
-    expect(panic.message).toMatch(/size 1094795585 does not fit its block of 20 granules/);
-    expect(panic.message).toMatch(/back link 1094795585 \(outside the heap\)/);
-    expect(panic.message).toMatch(/potential overrun of the block before it, the block 0x[0-9A-F]+ \(200 bytes/);
+    expect(panic.message).toMatch(/its tag reads 0x41414141, expected 0xA11C00[0-9A-F]{2}/);
+    expect(panic.message).toMatch(
+      /potential overrun of the block before it, the block 0x[0-9A-F]+ \(3000 bytes, owner "kernel"\)/,
+    );
   });
 });
 
 describe("which header damage each check sees", () => {
-  test("kfree of a block whose magic was hit by an underrun (its own last header byte) panics and changes nothing", () => {
+  test("kfree of a block whose tag was hit by an underrun (its own last header byte... of the block before) panics and changes nothing", () => {
     const fixture = busyHeap();
     const victim = fixture.live[1]!;
-    fixture.arch.memory.write8(victim - 1, 0x00);
+    fixture.arch.memory.write8(victim - 16, 0x00);
     const panic = expectPanicAndNoChange(fixture, () => fixture.heap.kfree(victim), /Heap corruption detected/);
-    expect(panic.message).toMatch(/magic 0x0001C0DE \(expected 0xC001C0DE\)/);
+    expect(panic.message).toMatch(/its tag reads 0xA11C0000, expected 0xA11C00[0-9A-F]{2}/);
+    expect(panic.message).toMatch(/an underrun of this block or a stray write/);
   });
 
-  test("damage to the back link alone (a wild write) is found by heapCheck and krealloc, not the kfree fast path", () => {
+  test("a stray write into the owner word breaks the check word: kfree, krealloc and heapCheck all see it", () => {
     const fixture = busyHeap();
     const { heap, arch } = fixture;
     const victim = fixture.live[1]!;
-    const link = arch.memory.read32(victim - 12);
-    arch.memory.write32(victim - 12, 7); // the previous-physical-block link
-    // The block before is named too: its successor no longer links back to it.
+    const owner = arch.memory.read32(victim - 4);
+    arch.memory.write32(victim - 4, 7);
     expect(heap.heapCheck().problems).toContainEqual(
-      expect.objectContaining({ kind: "header", address: victim, message: expect.stringMatching(/back link 7/) }),
+      expect.objectContaining({ kind: "header", address: victim, message: expect.stringMatching(/was overwritten/) }),
     );
-    expectPanicAndNoChange(fixture, () => heap.krealloc(victim, 10), /back link 7 \(outside the heap\)/);
-    arch.memory.write32(victim - 12, link);
+    expectPanicAndNoChange(fixture, () => heap.krealloc(victim, 10), /does not match its size 200 and owner 7/);
+    expectPanicAndNoChange(fixture, () => heap.kfree(victim), /does not match its size 200 and owner 7/);
+    arch.memory.write32(victim - 4, owner);
     expect(heap.heapCheck().ok).toBe(true);
   });
 
@@ -118,24 +147,22 @@ describe("which header damage each check sees", () => {
     const fixture = busyHeap();
     const { heap, arch } = fixture;
     const victim = fixture.live[0]!;
-    arch.memory.write32(victim - 8, 99); // the size word: 99 granules instead of 8
+    arch.memory.write32(victim - 12, 99);
     expect(heap.heapCheck().problems[0]).toMatchObject({ kind: "header" });
-    const panic = expectPanicAndNoChange(
-      fixture,
-      () => heap.kfree(victim),
-      /size 100 does not fit its block of 99 granules/,
-    );
-    expect(panic.message).toMatch(/the header that ends it links back to \d+, not here/);
+    expectPanicAndNoChange(fixture, () => heap.kfree(victim), /check word 0x[0-9A-F]+ does not match its size 99/);
   });
 
-  test("in debug mode kfree checks the whole header, back link included", () => {
-    const fixture = realHeap({ debug: true });
+  test("a large block's header is its first page's descriptor, checked the same way", () => {
+    const fixture = busyHeap();
     const { heap, arch } = fixture;
-    heap.kmalloc(40);
-    const p = heap.kmalloc(40);
-    heap.kmalloc(40);
-    arch.memory.write32(p - 12, 1234); // the back link only
-    expectPanicAndNoChange(fixture, () => heap.kfree(p), /back link 1234 \(outside the heap\)/);
+    const big = heap.kmalloc(50_000);
+    const descriptor = heap.base + 4096 + ((big - heap.base) / 4096) * 16;
+    expect(arch.memory.read32(descriptor + 4)).toBe(50_000);
+    arch.memory.write32(descriptor + 4, 60_000);
+    expectPanicAndNoChange(fixture, () => heap.kfree(big), /Heap corruption detected: the header of the block/);
+    arch.memory.write32(descriptor + 4, 50_000);
+    heap.kfree(big);
+    expect(heap.heapCheck().ok).toBe(true);
   });
 });
 

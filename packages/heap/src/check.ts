@@ -1,34 +1,27 @@
-import type { VirtAddr } from "@ksim/core";
-import { type PatternScanner, Poison } from "./debug.js";
-import { FREE_UNPOISONED } from "./debug-guard.js";
-import type { HeaderCheck } from "./header.js";
+import type { VirtAddr, VirtualMemory } from "@ksim/core";
+import type { SizeClasses } from "./classes.js";
+import { Poison } from "./debug.js";
+import type { DebugGuard } from "./debug-guard.js";
+import type { BlockFacts, Inspector } from "./inspect.js";
+import { type LargeBlocks, pagesFor } from "./large.js";
 import {
-  CLASS_COUNT,
   CONTROL_MAGIC,
-  END_MAGIC,
-  FIRST_BLOCK,
-  FL_COUNT,
-  FREE_BIT,
-  FREE_MAGIC,
-  GRANULE,
+  CONTROL_ROW,
+  descriptorOf,
+  freeWord,
   HEADER_SIZE,
-  MAGIC,
-  MIN_BLOCK,
-  NEXT_FREE,
-  PREV_FREE,
-  PREV_FREE_BIT,
-  PREV_PHYS,
-  REQUESTED,
-  SIZE_MASK,
-  SL_SHIFT,
-  sizeClass,
+  PAGE,
+  PAGES_PER_DESCRIPTOR_PAGE,
+  quarantineWord,
+  slabWord,
 } from "./layout.js";
-import type { HeapShadow } from "./shadow.js";
-import { hex, type Tlsf } from "./tlsf.js";
+import { type HeapShadow, LARGE_KIND } from "./shadow.js";
+import { hex, type Slabs } from "./slabs.js";
+import type { HeapSpace } from "./space.js";
 
 /** What kind of damage {@link HeapProblem} reports. */
 export type HeapProblemKind =
-  /** The control block, the block chain, the free lists or the bitmaps are inconsistent: something wrote over them. */
+  /** The control page, a descriptor, a free list or a free object's tag is inconsistent: something wrote over it. */
   | "structure"
   /** The counters behind stats() disagree with the blocks. */
   | "counters"
@@ -42,7 +35,7 @@ export type HeapProblemKind =
 /** One thing {@link checkHeap} found wrong. */
 export interface HeapProblem {
   readonly kind: HeapProblemKind;
-  /** The address the problem is about (a block's pointer or the damaged byte). */
+  /** The address the problem is about (a block's pointer, a descriptor, a list head or the damaged byte). */
   readonly address: VirtAddr;
   readonly message: string;
 }
@@ -51,295 +44,282 @@ export interface HeapProblem {
 export interface HeapCheckReport {
   /** True when no problem was found. */
   readonly ok: boolean;
-  /** Blocks walked. */
+  /** Live blocks found (slab objects with a live header, large blocks). */
   readonly liveBlocks: number;
-  readonly freeBlocks: number;
-  /** What is wrong, at most {@link MAX_PROBLEMS}, in address order within each kind of check. */
+  /** Objects found on the free lists. */
+  readonly freeObjects: number;
+  readonly slabs: number;
+  readonly largeBlocks: number;
+  /** What is wrong, at most {@link MAX_PROBLEMS}. */
   readonly problems: readonly HeapProblem[];
 }
 
-/** Checks stop collecting after this many problems. */
-export const MAX_PROBLEMS = 64;
+/** Problems a report lists at most. */
+export const MAX_PROBLEMS = 32;
 
-/** What the check reads from the heap. */
+/** What {@link checkHeap} reads. */
 export interface CheckContext {
-  readonly tlsf: Tlsf;
+  readonly memory: VirtualMemory;
+  readonly base: VirtAddr;
+  readonly classes: SizeClasses;
   readonly shadow: HeapShadow;
-  readonly header: HeaderCheck;
-  readonly scanner: PatternScanner;
-  readonly debug: boolean;
-  readonly mappedGranules: number;
+  readonly space: HeapSpace;
+  readonly slabs: Slabs;
+  readonly large: LargeBlocks;
+  readonly inspector: Inspector;
+  readonly guard: DebugGuard | null;
+  readonly redZone: number;
   readonly liveBlocks: number;
   readonly liveBytes: number;
-  readonly liveGranules: number;
-  /** Names a live block for messages. */
-  readonly describe: (block: number) => string;
-  readonly format: (address: VirtAddr) => string;
+  readonly describe: (block: BlockFacts) => string;
 }
 
-/**
- * Validates every structure of the heap in simulated RAM (see `Heap.heapCheck`) against itself and the shadow.
- * Reads, never writes; follows a link only after checking it points inside the heap, and bounds every walk, so a
- * damaged heap is reported, never faulted on or looped over.
- */
+/** Validates the heap's structures in RAM against the shadow and the counters; reads only, never follows a link blindly. */
 export function checkHeap(context: CheckContext): HeapCheckReport {
-  const problems: HeapProblem[] = [];
-  const report = (kind: HeapProblemKind, address: VirtAddr, message: string) => {
-    if (problems.length < MAX_PROBLEMS) problems.push({ kind, address, message });
-  };
-  if (context.tlsf.top === 0) {
-    if (context.mappedGranules !== 0) report("structure", context.tlsf.base, "pages are mapped but the heap is empty");
-    return { ok: problems.length === 0, liveBlocks: 0, freeBlocks: 0, problems };
-  }
-  const walked = walkBlocks(context, report);
-  checkFreeLists(context, walked, report);
-  checkCounters(context, walked, report);
-  return { ok: problems.length === 0, liveBlocks: walked.liveBlocks, freeBlocks: walked.freeBlocks, problems };
+  return new Checker(context).run();
 }
 
-type Report = (kind: HeapProblemKind, address: VirtAddr, message: string) => void;
+class Checker {
+  private readonly problems: HeapProblem[] = [];
+  /** Free objects (header offsets) found in the slabs, per class. */
+  private readonly freeSlots: Set<number>[];
+  private readonly quarantined: Set<number>;
+  private live = 0;
+  private liveBytes = 0;
+  private slabCount = 0;
+  private listedTotal = 0;
 
-interface Walked {
-  liveBlocks: number;
-  freeBlocks: number;
-  liveBytes: number;
-  liveGranules: number;
-  freeGranules: number;
-  /** Live headers found damaged (their requested sizes cannot be counted). */
-  damaged: number;
-  /** Free block starts the walk found, with their size classes. */
-  freeStarts: Map<number, number>;
-}
-
-function walkBlocks(context: CheckContext, report: Report): Walked {
-  const { tlsf, shadow, format } = context;
-  const walked: Walked = {
-    liveBlocks: 0,
-    freeBlocks: 0,
-    liveBytes: 0,
-    liveGranules: 0,
-    freeGranules: 0,
-    damaged: 0,
-    freeStarts: new Map(),
-  };
-  const base = tlsf.base;
-  if (tlsf.controlMagic() !== CONTROL_MAGIC) {
-    report("structure", base, `the control block's magic is ${hex(tlsf.controlMagic())}, not ${hex(CONTROL_MAGIC)}`);
+  constructor(private readonly context: CheckContext) {
+    this.freeSlots = Array.from({ length: context.classes.count }, () => new Set());
+    this.quarantined = new Set();
+    context.guard?.quarantine.forEach((h) => {
+      this.quarantined.add(h);
+    });
   }
-  const end = tlsf.top - 1;
-  let prev = 0;
-  let prevFree = false;
-  let block = FIRST_BLOCK;
-  while (block < end) {
-    const address = tlsf.addressOf(block);
-    const word = tlsf.sizeWord(block);
-    const size = word & SIZE_MASK;
-    const magic = tlsf.word(block, MAGIC);
-    const free = (word & FREE_BIT) !== 0;
-    const live = shadow.isLive(block);
-    if (size < MIN_BLOCK || block + size > end) {
-      report(
-        live ? "header" : "structure",
-        address + HEADER_SIZE,
-        `block at ${format(address)}: size word ${hex(word)} does not make a block inside the heap: the walk stops here`,
-      );
-      return walked;
-    }
-    if (free) checkFreeLinks(context, block, word, prev, prevFree, report);
-    if (free) {
-      if (live || magic !== FREE_MAGIC) {
-        report(
-          "structure",
-          address + HEADER_SIZE,
-          `block at ${format(address)}: marked free (magic ${hex(magic)}) but ${live ? "the shadow says live" : "its magic is not the free magic"}`,
-        );
+
+  run(): HeapCheckReport {
+    this.controlPage();
+    this.slabPages();
+    for (let c = 0; c < this.context.classes.count; c++) this.freeList(c);
+    this.largeBlocks();
+    this.otherDescriptors();
+    this.counters();
+    return {
+      ok: this.problems.length === 0,
+      liveBlocks: this.live,
+      freeObjects: this.listedTotal,
+      slabs: this.slabCount,
+      largeBlocks: this.context.large.spans.size,
+      problems: this.problems,
+    };
+  }
+
+  private report(kind: HeapProblemKind, offset: number, message: string): void {
+    if (this.problems.length < MAX_PROBLEMS) this.problems.push({ kind, address: this.context.base + offset, message });
+  }
+
+  private controlPage(): void {
+    const { memory, base, classes, slabs } = this.context;
+    const page = new DataView(new ArrayBuffer(PAGE));
+    memory.read(base, new Uint8Array(page.buffer));
+    for (let offset = 0; offset < PAGE; offset += 4) {
+      const word = page.getUint32(offset, true);
+      const c = offset / CONTROL_ROW;
+      if (offset % CONTROL_ROW === 0 && c < classes.count) {
+        if (word !== 0 && !slabs.isSlot(c, word)) {
+          this.report("structure", offset, `the control page's list head of ${classes.name(c)} is 0x${hex(word)}`);
+        }
+      } else if (word !== (offset === classes.count * CONTROL_ROW ? CONTROL_MAGIC : 0)) {
+        this.report("structure", offset, `the control page was overwritten at +${offset} (0x${hex(word)})`);
       }
-      if (prevFree) report("structure", address, `free block at ${format(address)} follows a free block`);
-      walked.freeBlocks++;
-      walked.freeGranules += size;
-      walked.freeStarts.set(block, sizeClass(size));
-      if (context.debug) checkFreePoison(context, block, size, report);
-    } else if (!live) {
-      report(
+    }
+  }
+
+  private slabPages(): void {
+    const { shadow, space, classes } = this.context;
+    for (let page = space.firstData; page < space.top; page++) {
+      const kind = shadow.kinds[page]!;
+      if (kind === 0 || kind === LARGE_KIND) continue;
+      const c = kind - 1;
+      if (page % classes.pages[c]! !== 0) continue;
+      this.slab(c, page);
+      this.slabCount++;
+    }
+  }
+
+  /** Checks the slab of class `c` at `first`: its descriptor, then every slot's header against the shadow. */
+  private slab(c: number, first: number): void {
+    const { memory, base, classes, shadow, guard } = this.context;
+    const pages = classes.pages[c]!;
+    const slot = classes.slot[c]!;
+    const bytes = new Uint8Array(pages * PAGE);
+    memory.read(base + first * PAGE, bytes);
+    const view = new DataView(bytes.buffer);
+    let inUse = 0;
+    for (let i = 0; i < classes.perSlab[c]!; i++) {
+      const h = first * PAGE + i * slot;
+      const tag = view.getUint32(i * slot, true);
+      const live = shadow.isLive(h + HEADER_SIZE);
+      if (live) {
+        inUse++;
+        this.liveObject(h, bytes.subarray(i * slot, (i + 1) * slot));
+      } else if (tag === freeWord(c) || (guard !== null && tag === quarantineWord(c) && this.quarantined.has(h))) {
+        if (tag === freeWord(c)) this.freeSlots[c]!.add(h);
+        else inUse++;
+        if (guard !== null) this.poison(h, bytes.subarray(i * slot + HEADER_SIZE, (i + 1) * slot));
+      } else {
+        this.report("structure", h, `the free object at ${this.format(h)} has a damaged tag 0x${hex(tag)}`);
+      }
+    }
+    const descriptor = this.descriptor(first);
+    if (descriptor[0] !== slabWord(c, inUse) || descriptor[1] !== 0 || descriptor[2] !== 0 || descriptor[3] !== 0) {
+      this.report(
         "structure",
-        address + HEADER_SIZE,
-        `block at ${format(address)}: a live header (magic ${hex(magic)}) where the shadow knows no live block`,
+        descriptorOf(first),
+        `the descriptor of the ${classes.name(c)} slab at ${this.format(first * PAGE)} reads 0x${hex(descriptor[0]!)}, ` +
+          `expected 0x${hex(slabWord(c, inUse))} (${inUse} objects in use)`,
       );
-    } else {
-      walked.liveBlocks++;
-      walked.liveGranules += size;
-      checkLive(context, block, size, walked, report);
     }
-    prev = block;
-    prevFree = free;
-    block += size;
   }
-  checkEnd(context, prev, prevFree, report);
-  if (tlsf.top !== context.mappedGranules) {
-    report(
-      "structure",
-      tlsf.addressOf(tlsf.top),
-      `the blocks cover ${tlsf.top} granules, ${context.mappedGranules} are mapped`,
-    );
-  }
-  // Every live start in the shadow must have been walked.
-  let shadowLive = 0;
-  for (let g = 0; g < tlsf.top; g++) if (shadow.isLive(g)) shadowLive++;
-  if (shadowLive !== walked.liveBlocks) {
-    report("structure", base, `the shadow knows ${shadowLive} live blocks, the walk found ${walked.liveBlocks}`);
-  }
-  return walked;
-}
 
-/** A free block's back link and previous-free flag (a live block's are part of its header check). */
-function checkFreeLinks(
-  context: CheckContext,
-  block: number,
-  word: number,
-  prev: number,
-  prevFree: boolean,
-  report: Report,
-): void {
-  const { tlsf, format } = context;
-  const address = tlsf.addressOf(block);
-  const back = tlsf.word(block, PREV_PHYS);
-  if (back !== prev) {
-    report(
-      "structure",
-      address + HEADER_SIZE,
-      `free block at ${format(address)}: back link ${back} instead of ${prev}`,
-    );
-  }
-  if (((word & PREV_FREE_BIT) !== 0) !== prevFree) {
-    report(
-      "structure",
-      address + HEADER_SIZE,
-      `free block at ${format(address)}: its previous-free flag disagrees with the block before`,
-    );
-  }
-}
-
-function checkEnd(context: CheckContext, last: number, lastFree: boolean, report: Report): void {
-  const { tlsf, format } = context;
-  const end = tlsf.top - 1;
-  const word = tlsf.sizeWord(end);
-  const ok =
-    tlsf.word(end, MAGIC) === END_MAGIC &&
-    tlsf.word(end, PREV_PHYS) === last &&
-    (word & SIZE_MASK) === 0 &&
-    ((word & PREV_FREE_BIT) !== 0) === lastFree;
-  if (!ok) {
-    report(
-      "structure",
-      tlsf.addressOf(end),
-      `the end marker at ${format(tlsf.addressOf(end))} was overwritten (size word ${hex(word)}, back link ${tlsf.word(end, PREV_PHYS)}, magic ${hex(tlsf.word(end, MAGIC))})`,
-    );
-  }
-}
-
-function checkLive(context: CheckContext, block: number, size: number, walked: Walked, report: Report): void {
-  const { tlsf, header, format } = context;
-  const address = tlsf.addressOf(block);
-  const pointer = address + HEADER_SIZE;
-  const damage = header.damage(block);
-  const requested = tlsf.word(block, REQUESTED);
-  if (damage !== "") {
-    walked.damaged++;
-    report("header", pointer, `the header of ${context.describe(block)} was overwritten (${damage})`);
-    return;
-  }
-  walked.liveBytes += requested;
-  if (!context.debug) return;
-  const zone = pointer + requested;
-  const bad = context.scanner.firstMismatch(zone, address + size * GRANULE - zone, Poison.redZone);
-  if (bad >= 0) {
-    report(
-      "red-zone",
-      bad,
-      `Heap overflow detected: ${context.describe(block)} was written past its end at +${bad - pointer} (${format(bad)})`,
-    );
-  }
-}
-
-function checkFreePoison(context: CheckContext, block: number, size: number, report: Report): void {
-  const { tlsf, format } = context;
-  const start = tlsf.addressOf(block);
-  const from = start + FREE_UNPOISONED;
-  const to = start + size * GRANULE;
-  const bad = context.scanner.firstMismatch(from, to - from, Poison.free);
-  if (bad >= 0) {
-    report(
-      "poison",
-      bad,
-      `Write after free detected: ${format(bad)} in the free block ${format(start)} ` +
-        `(${size * GRANULE} bytes) is not the free poison 0x${Poison.free.toString(16)}`,
-    );
-  }
-}
-
-function checkFreeLists(context: CheckContext, walked: Walked, report: Report): void {
-  const { tlsf, format } = context;
-  const base = tlsf.base;
-  let listed = 0;
-  let flExpected = 0;
-  const slMaps = Array.from({ length: FL_COUNT }, (_, fl) => tlsf.slMap(fl));
-  for (let cls = 0; cls < CLASS_COUNT; cls++) {
-    const head = tlsf.head(cls);
-    const marked = (slMaps[cls >>> SL_SHIFT]! & (1 << (cls & 31))) !== 0;
-    if (marked) flExpected |= 1 << (cls >>> SL_SHIFT);
-    if ((head !== 0) !== marked) {
-      report("structure", base, `size class ${cls}: bitmap bit ${marked} but list head ${head}`);
+  private liveObject(h: number, slot: Uint8Array): void {
+    const { inspector, redZone, guard } = this.context;
+    const block = inspector.at(h + HEADER_SIZE);
+    if (!block.intact) {
+      this.report("header", h + HEADER_SIZE, `the header of ${this.context.describe(block)} was overwritten`);
+      return;
     }
-    let prev = 0;
-    for (let block = head; block !== 0; block = tlsf.word(block, NEXT_FREE)) {
-      const address = tlsf.addressOf(block);
-      if (walked.freeStarts.get(block) !== cls) {
-        report(
+    this.live++;
+    this.liveBytes += block.size;
+    if (guard === null || redZone === 0) return;
+    const from = HEADER_SIZE + block.size;
+    const at = slot.subarray(from).findIndex((byte) => byte !== Poison.redZone);
+    if (at >= 0) {
+      this.report(
+        "red-zone",
+        h + from + at,
+        `Heap overflow detected: ${this.context.describe(block)} was written past its end at +${block.size + at} ` +
+          `(0x${hex(slot[from + at]!)})`,
+      );
+    }
+  }
+
+  private poison(h: number, user: Uint8Array): void {
+    const at = user.findIndex((byte) => byte !== Poison.free);
+    if (at >= 0) {
+      this.report(
+        "poison",
+        h + HEADER_SIZE + at,
+        `Write after free detected: byte +${at} of the free object at ${this.format(h + HEADER_SIZE)} is ` +
+          `0x${user[at]!.toString(16)}, freed memory should be 0x${Poison.free.toString(16)}`,
+      );
+    }
+  }
+
+  /** Walks class `c`'s free list, at most as many steps as objects it should hold, checking every link. */
+  private freeList(c: number): void {
+    const { memory, base, classes, slabs } = this.context;
+    const found = this.freeSlots[c]!;
+    const seen = new Set<number>();
+    let h = memory.read32(base + c * CONTROL_ROW);
+    let from = `the list head of ${classes.name(c)}`;
+    while (h !== 0) {
+      if (!slabs.isSlot(c, h) || !found.has(h) || seen.has(h)) {
+        const why = seen.has(h) ? "a cycle" : found.has(h) ? "" : "not a free object of the class";
+        this.report(
           "structure",
-          base,
-          `free list ${cls} links to granule ${block} (${format(address)}), not a free block of that class`,
+          c * CONTROL_ROW,
+          `${from} links to 0x${hex(h)}: ${why || "outside the class's slabs"}`,
         );
         break;
       }
-      if (++listed > walked.freeBlocks) {
-        report("structure", address, `the free lists hold more blocks than the heap has (a cycle?)`);
-        return;
-      }
-      // A head's previous-free link is not maintained (see layout.ts).
-      if (prev !== 0 && tlsf.word(block, PREV_FREE) !== prev) {
-        report(
-          "structure",
-          address + HEADER_SIZE,
-          `free list ${cls}: the free block at ${format(address)} has previous-free link ${tlsf.word(block, PREV_FREE)} instead of ${prev}`,
-        );
-      }
-      prev = block;
+      seen.add(h);
+      if (seen.size > found.size) break;
+      from = `the free object at ${this.format(h + HEADER_SIZE)}`;
+      h = memory.read32(base + h + 8);
+    }
+    this.listedTotal += seen.size;
+    if (seen.size !== found.size || seen.size !== slabs.listed[c]) {
+      this.report(
+        "structure",
+        c * CONTROL_ROW,
+        `the free list of ${classes.name(c)} reaches ${seen.size} objects; its slabs have ${found.size} free ` +
+          `objects and its count says ${slabs.listed[c]}`,
+      );
     }
   }
-  if (tlsf.flMap() !== flExpected) {
-    report(
-      "structure",
-      base,
-      `the first-level bitmap is ${hex(tlsf.flMap())}, its second-level maps say ${hex(flExpected)}`,
-    );
-  }
-  if (listed !== walked.freeBlocks) {
-    report("structure", base, `${walked.freeBlocks} free blocks in the heap, ${listed} in the free lists`);
-  }
-}
 
-function checkCounters(context: CheckContext, walked: Walked, report: Report): void {
-  const { tlsf } = context;
-  const pairs: [string, number, number][] = [
-    ["live blocks", walked.liveBlocks, context.liveBlocks],
-    // A damaged header's requested size is not known: live bytes cannot be compared then.
-    ["live bytes", walked.liveBytes, walked.damaged > 0 ? walked.liveBytes : context.liveBytes],
-    ["live granules", walked.liveGranules, context.liveGranules],
-    ["free blocks", walked.freeBlocks, tlsf.freeBlocks],
-    ["free granules", walked.freeGranules, tlsf.freeGranules],
-  ];
-  for (const [name, actual, counted] of pairs) {
-    if (actual !== counted)
-      report("counters", tlsf.base, `${name}: the blocks say ${actual}, the counter says ${counted}`);
+  private largeBlocks(): void {
+    const { large, redZone, guard, inspector, shadow, memory, base } = this.context;
+    for (const page of large.spans.keys()) {
+      const block = inspector.at(page * PAGE);
+      const mapped = large.mapped(page);
+      if (!block.intact || mapped !== pagesFor(block.size, redZone) || !shadow.isLive(page * PAGE)) {
+        this.report("header", page * PAGE, `the header of ${this.context.describe(block)} was overwritten`);
+        continue;
+      }
+      this.live++;
+      this.liveBytes += block.size;
+      if (guard === null) continue;
+      const tail = new Uint8Array(mapped * PAGE - block.size);
+      memory.read(base + page * PAGE + block.size, tail);
+      const at = tail.findIndex((byte) => byte !== Poison.redZone);
+      if (at >= 0) {
+        this.report(
+          "red-zone",
+          page * PAGE + block.size + at,
+          `Heap overflow detected: ${this.context.describe(block)} was written past its end at +${block.size + at}`,
+        );
+      }
+    }
+  }
+
+  private counters(): void {
+    const { liveBlocks, liveBytes, shadow, space } = this.context;
+    let bits = 0;
+    shadow.forEachLive(space.top * PAGE, () => bits++);
+    if (this.live !== liveBlocks || this.liveBytes !== liveBytes || bits !== liveBlocks) {
+      this.report(
+        "counters",
+        0,
+        `the counters say ${liveBlocks} live blocks of ${liveBytes} bytes; the heap holds ${this.live} intact ones of ` +
+          `${this.liveBytes} bytes and the shadow ${bits}`,
+      );
+    }
+  }
+
+  private descriptor(page: number): Uint32Array {
+    const { memory, base } = this.context;
+    const at = base + descriptorOf(page);
+    return Uint32Array.of(memory.read32(at), memory.read32(at + 4), memory.read32(at + 8), memory.read32(at + 12));
+  }
+
+  /** Every mapped descriptor but those of slabs' and large blocks' first pages must be zero. */
+  private otherDescriptors(): void {
+    const { memory, base, space, shadow, classes, large } = this.context;
+    const words = new Uint32Array(PAGE / 4);
+    const bytes = new Uint8Array(words.buffer);
+    for (let d = 0; d < space.firstData; d++) {
+      if (!space.descriptorMapped(d)) continue;
+      memory.read(base + descriptorOf(d * PAGES_PER_DESCRIPTOR_PAGE), bytes);
+      for (let i = 0; i < PAGES_PER_DESCRIPTOR_PAGE; i++) {
+        const page = d * PAGES_PER_DESCRIPTOR_PAGE + i;
+        const kind = shadow.kinds[page] ?? 0;
+        const first = kind === LARGE_KIND ? large.spans.has(page) : kind !== 0 && page % classes.pages[kind - 1]! === 0;
+        if (first) continue;
+        const j = i * 4;
+        if ((words[j]! | words[j + 1]! | words[j + 2]! | words[j + 3]!) !== 0) {
+          this.report(
+            "structure",
+            descriptorOf(page),
+            `the descriptor of the page at ${this.format(page * PAGE)} was overwritten`,
+          );
+        }
+      }
+    }
+  }
+
+  private format(offset: number): string {
+    return `0x${hex(this.context.base + offset)}`;
   }
 }

@@ -1,6 +1,6 @@
 import { KernelPanic } from "@ksim/core";
 import { describe, expect, test } from "vitest";
-import { Poison } from "./debug.js";
+import { Poison, QUARANTINE_OBJECTS } from "./debug.js";
 import { realHeap } from "./testing/real-stack.js";
 import { diffSnapshots, snapshotHeap } from "./testing/snapshot.js";
 
@@ -45,7 +45,7 @@ describe("debug mode", () => {
     expect(panic).toBeInstanceOf(KernelPanic);
     expect(panic!.stopName).toBe("MEMORY_MANAGEMENT_ERROR");
     expect(panic!.message).toMatch(
-      /kfree\(0x[0-9A-F]+\): Heap overflow detected: the block 0x[0-9A-F]+ \(32 bytes, owner "Example Driver \(example\.sys\)"\) was written past its end: byte \+32/,
+      /kfree\(0x[0-9A-F]+\): Heap overflow detected: the block 0x[0-9A-F]+ \(32 bytes, owner "Example Driver \(example\.sys\)"\) was written past its end: byte \+32 of its red zone reads 0x0/,
     );
     expect(diffSnapshots(before, snapshotHeap(heap, arch.memory, frames))).toEqual([]);
   });
@@ -72,33 +72,41 @@ describe("debug mode", () => {
     expect(() => heap.krealloc(p, 100)).toThrow(/krealloc.*Heap overflow detected/);
   });
 
-  test("freed memory is poisoned; a write after free is detected when the memory is handed out again", () => {
+  test("freed memory is poisoned and quarantined; a write after free is caught when the object leaves the quarantine", () => {
     const { heap, arch, frames } = realHeap({ debug: true });
-    const p = heap.kmalloc(256);
-    heap.kmalloc(16);
+    const p = heap.kmalloc(256); // kmalloc-288: with its red zone it needs 272 bytes
+    const others = Array.from({ length: QUARANTINE_OBJECTS }, () => heap.kmalloc(256));
     heap.kfree(p);
-    // The first payload word of a free block is its previous-free link; the rest is poison.
-    expect(bytesAt(arch.memory, p + 4, 252).every((b) => b === Poison.free)).toBe(true);
+    expect(bytesAt(arch.memory, p, 288).every((b) => b === Poison.free)).toBe(true);
     arch.memory.write32(p + 100, 0x12345678);
     expect(heap.heapCheck().problems.map((x) => x.kind)).toEqual(["poison"]);
+    expect(heap.heapCheck().problems[0]!.message).toMatch(/byte \+100 .* is 0x78, freed memory should be 0x6b/);
+    // The quarantine holds QUARANTINE_OBJECTS objects: the free that would push p out checks it first.
+    for (const q of others.slice(0, QUARANTINE_OBJECTS - 1)) heap.kfree(q);
     const before = snapshotHeap(heap, arch.memory, frames);
-    expect(() => heap.kmalloc(200)).toThrow(
-      /kmalloc: Write after free detected: 0x[0-9A-F]+ in the free block 0x[0-9A-F]+ .* is 0x78, freed memory should be 0x6b/,
+    expect(() => heap.kfree(others[QUARANTINE_OBJECTS - 1]!)).toThrow(
+      /kfree: Heap corruption detected at the free object at 0x[0-9A-F]+ \(kmalloc-288\): Write after free detected: byte \+100 is 0x78, freed memory should be 0x6b/,
     );
     expect(diffSnapshots(before, snapshotHeap(heap, arch.memory, frames))).toEqual([]);
   });
 
-  test("a write after free into memory that a krealloc grows into is detected", () => {
+  test("a write after free is also caught when the object is handed out again", () => {
     const { heap, arch } = realHeap({ debug: true });
-    const p = heap.kmalloc(64);
+    const keep = heap.kmalloc(64);
     const q = heap.kmalloc(64);
-    heap.kmalloc(16);
     heap.kfree(q);
+    // Push q through the quarantine and back onto its list (the objects freed after it stay quarantined).
+    const fillers = Array.from({ length: QUARANTINE_OBJECTS }, () => heap.kmalloc(1000));
+    for (const f of fillers) heap.kfree(f);
+    expect(heap.stats().quarantinedObjects).toBe(QUARANTINE_OBJECTS);
     arch.memory.write8(q + 10, 0);
-    expect(() => heap.krealloc(p, 128)).toThrow(/krealloc: Write after free detected/);
+    expect(() => heap.kmalloc(64)).toThrow(
+      /kmalloc: Heap corruption detected at the free object at .*Write after free detected: byte \+10 is 0x0/,
+    );
+    expect(heap.sizeOf(keep)).toBe(64);
   });
 
-  test("poison, red zones and headers stay consistent through merges, splits and in-place resizes", () => {
+  test("poison, red zones and headers stay consistent through frees, moves and in-place resizes", () => {
     const { heap } = realHeap({ debug: true });
     const blocks = Array.from({ length: 40 }, (_, i) => heap.kmalloc(17 * i));
     for (let i = 0; i < 40; i += 3) heap.kfree(blocks[i]!);
@@ -116,12 +124,12 @@ describe("heapCheck without debug mode", () => {
     const { heap, arch } = realHeap();
     heap.kmalloc(10);
     const b = heap.kmalloc(20);
-    arch.memory.write8(b - 1, 0);
+    arch.memory.write8(b - 16, 0);
     const report = heap.heapCheck();
     expect(report.ok).toBe(false);
     expect(report.problems[0]).toMatchObject({ kind: "header", address: b });
     expect(report.problems[0]!.message).toMatch(
-      /the header of the block 0x[0-9A-F]+ \(20 bytes, owner "kernel"\) was overwritten \(magic/,
+      /the header of the block 0x[0-9A-F]+ \(size and owner unknown: its header is damaged\) was overwritten/,
     );
   });
 
@@ -130,6 +138,14 @@ describe("heapCheck without debug mode", () => {
     const a = heap.kmalloc(10);
     heap.kmalloc(20);
     heap.kfree(a);
-    expect(heap.heapCheck()).toEqual({ ok: true, liveBlocks: 1, freeBlocks: 2, problems: [] });
+    // kmalloc-16 holds 128 objects per slab, kmalloc-32 85.
+    expect(heap.heapCheck()).toEqual({
+      ok: true,
+      liveBlocks: 1,
+      freeObjects: 128 + 84,
+      slabs: 2,
+      largeBlocks: 0,
+      problems: [],
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, KERNEL_OWNER, KernelPanic, type OwnerContext, PAGE_SIZE } from "@ksim/core";
 import { describe, expect, test } from "vitest";
+import { SizeClasses } from "./classes.js";
 import { Heap } from "./heap.js";
 import { formatSlabinfo } from "./stats.js";
 import { fakeHeap } from "./testing/fixture.js";
@@ -28,14 +29,20 @@ describe("malloc semantics", () => {
     expect(heap.heapCheck().ok).toBe(true);
   });
 
-  test("the header really sits in simulated RAM just before the pointer", () => {
+  test("the header really sits in simulated RAM just before the pointer: tag and class, size, check word, owner", () => {
     const { heap, arch } = realHeap();
+    const keep = heap.kmalloc(16);
     const p = heap.kmalloc(100);
-    expect(arch.memory.read32(p - 4)).toBe(0xc001c0de);
-    expect(arch.memory.read32(p - 16)).toBe(100);
+    const c = new SizeClasses().of(100);
+    expect(arch.memory.read32(p - 16)).toBe(((0xa11c << 16) | c) >>> 0);
+    expect(arch.memory.read32(p - 12)).toBe(100);
+    expect(arch.memory.read32(p - 4)).toBe(KERNEL_OWNER);
     expect(arch.getPhysicalAddress(0, p)).not.toBe(0);
     heap.kfree(p);
-    expect(arch.memory.read32(p - 4)).toBe(0xdeaddead);
+    // Free: the tag says so, and word 2 is the free-list link (the list was empty: 0 ends it... or the next free slot).
+    expect(arch.memory.read32(p - 16)).toBe(((0xf4ee << 16) | c) >>> 0);
+    expect(arch.memory.read32(heap.base + c * 16)).toBe(p - 16 - heap.base);
+    heap.kfree(keep);
   });
 
   test("kmalloc(0) returns a unique, freeable pointer (liballoc and glibc behaviour)", () => {
@@ -75,34 +82,57 @@ describe("malloc semantics", () => {
 
   test("krealloc(0, n) is kmalloc(n) and krealloc(p, 0) frees p and returns 0", () => {
     const { heap } = realHeap();
+    const keep = heap.kmalloc(40);
     const p = heap.krealloc(0, 40);
     expect(p).not.toBe(0);
     expect(heap.sizeOf(p)).toBe(40);
     expect(heap.krealloc(p, 0)).toBe(0);
-    expect(heap.stats().liveBlocks).toBe(0);
+    expect(heap.stats().liveBlocks).toBe(1);
     expect(() => heap.kfree(p)).toThrow(/Multiple free detected/);
+    heap.kfree(keep);
   });
 
-  test("krealloc shrinks in place and grows in place into free memory after the block", () => {
+  test("krealloc keeps a slab block in its slot while the new size fits and fills more than half of it", () => {
     const { heap, arch } = realHeap();
-    const p = heap.kmalloc(1000);
+    const p = heap.kmalloc(1000); // kmalloc-1k: 1,024 bytes
     arch.memory.fill(p, 1000, 0x42);
-    expect(heap.krealloc(p, 100)).toBe(p);
-    expect(heap.sizeOf(p)).toBe(100);
-    // The tail it gave back is free again, so growing takes it back without moving.
-    expect(heap.krealloc(p, 2000)).toBe(p);
+    expect(heap.krealloc(p, 600)).toBe(p);
+    expect(heap.krealloc(p, 1024)).toBe(p);
+    expect(heap.sizeOf(p)).toBe(1024);
+    // Shrinking below half the slot moves the block to a smaller class; growing past it moves it to a larger one.
+    const small = heap.krealloc(p, 100);
+    expect(small).not.toBe(p);
     const bytes = new Uint8Array(100);
-    arch.memory.read(p, bytes);
+    arch.memory.read(small, bytes);
+    expect(bytes.every((x) => x === 0x42)).toBe(true);
+    const big = heap.krealloc(small, 2000);
+    expect(big).not.toBe(small);
+    arch.memory.read(big, bytes);
     expect(bytes.every((x) => x === 0x42)).toBe(true);
     expect(heap.heapCheck().ok).toBe(true);
   });
 
-  test("krealloc of the last block grows the heap in place by mapping pages", () => {
-    const { heap } = realHeap();
-    const p = heap.kmalloc(1000);
-    const mapped = heap.stats().mappedBytes;
-    expect(heap.krealloc(p, mapped * 2)).toBe(p);
-    expect(heap.stats().mappedBytes).toBeGreaterThan(mapped);
+  test("krealloc grows a large block in place by mapping the pages after it and shrinks it by unmapping its tail", () => {
+    const { heap, arch, frames } = realHeap();
+    const p = heap.kmalloc(100_000); // 25 pages, 50 reserved
+    expect(p % PAGE_SIZE).toBe(0);
+    arch.memory.fill(p, 100_000, 0x37);
+    const used = frames.stats().usedFrames;
+    expect(heap.krealloc(p, 150_000)).toBe(p);
+    expect(frames.stats().usedFrames).toBe(used + 12);
+    expect(arch.memory.read8(p + 99_999)).toBe(0x37);
+    arch.memory.fill(p + 100_000, 50_000, 0x38);
+    expect(heap.krealloc(p, 50_000)).toBe(p);
+    expect(frames.stats().usedFrames).toBe(used - 12);
+    expect(arch.memory.translate(p + 13 * PAGE_SIZE)).toBe(-1);
+    expect(heap.sizeOf(p)).toBe(50_000);
+    // Past its reserved room it moves, contents kept.
+    const q = heap.krealloc(p, 300_000);
+    expect(q).not.toBe(p);
+    const bytes = new Uint8Array(50_000);
+    arch.memory.read(q, bytes);
+    expect(bytes.every((x) => x === 0x37)).toBe(true);
+    expect(arch.memory.translate(p)).toBe(-1);
     expect(heap.heapCheck().ok).toBe(true);
   });
 
@@ -215,19 +245,16 @@ describe("bad arguments", () => {
     },
   );
 
-  test("a window that is not page-aligned, or sizes that are not page multiples, are refused", () => {
+  test("a window that is not page-aligned, not a page multiple, or too small is refused", () => {
     const { memory, frames } = fakeHeap();
-    expect(() => new Heap({ memory, frames, window: { name: "h", base: 0x1234, size: 0x10000 } })).toThrow(
+    expect(() => new Heap({ memory, frames, window: { name: "h", base: 0x1234, size: 0x100000 } })).toThrow(
       /window.base/,
     );
-    expect(() => new Heap({ memory, frames, window: { name: "h", base: 0x1000, size: 0x1800 } })).toThrow(
+    expect(() => new Heap({ memory, frames, window: { name: "h", base: 0x1000, size: 0x101800 } })).toThrow(
       /window.size/,
     );
-    expect(
-      () => new Heap({ memory, frames, window: { name: "h", base: 0x1000, size: 0x10000 }, growBytes: 100 }),
-    ).toThrow(/growBytes/);
-    expect(() => new Heap({ memory, frames, window: { name: "h", base: 0x1000, size: 0x1000 } })).toThrow(
-      /initialBytes/,
+    expect(() => new Heap({ memory, frames, window: { name: "h", base: 0x1000, size: 0x10000 } })).toThrow(
+      /window.size.*too small/,
     );
   });
 });
@@ -255,21 +282,17 @@ describe("running out of memory", () => {
     expect(heap.kmalloc(1000)).not.toBe(0);
   });
 
-  test("a request larger than the default growth falls back to exactly what it needs", () => {
-    const { heap, frames } = realHeap();
-    heap.kmalloc(60 * 1024);
-    drainFrames(frames, 5);
-    expect(heap.kmalloc(12 * 1024)).not.toBe(0);
-    expect(heap.heapCheck().ok).toBe(true);
-  });
-
   test("kmalloc returns 0 when the heap window is full, however many frames there are", () => {
-    const { heap } = fakeHeap({ window: { name: "small", base: 0xff00_0000_0000, size: 256 * 1024 } });
+    const { heap } = fakeHeap({ window: { name: "small", base: 0xff00_0000_0000, size: 512 * 1024 } });
     const blocks: number[] = [];
     for (let p = heap.kmalloc(1000); p !== 0; p = heap.kmalloc(1000)) blocks.push(p);
-    expect(blocks.length).toBeGreaterThan(200);
-    expect(heap.stats().mappedBytes).toBe(256 * 1024);
+    // 128 pages: the control page, one descriptor page, then slabs of 5 pages (19 objects) at multiples of 5 pages:
+    // pages 5 to 124 hold 24 of them.
+    expect(blocks.length).toBe(24 * 19);
+    expect(heap.stats().windowBytes).toBeLessThanOrEqual(512 * 1024);
     expect(heap.kmalloc(2 ** 40)).toBe(0);
+    expect(heap.kmalloc(100_000)).toBe(0);
+    expect(heap.stats().failures).toBe(3);
     expect(heap.heapCheck().ok).toBe(true);
   });
 
@@ -286,102 +309,99 @@ describe("running out of memory", () => {
     expect(memory.mappedPages).toBe(before.stats.mappedBytes / PAGE_SIZE);
   });
 
-  test("a failure on a later run of frames unmaps the runs already mapped (injected)", () => {
-    const { heap, memory, frames } = fakeHeap({ initialBytes: 0 });
-    // Make the frames non-contiguous so the growth needs several map calls.
-    const taken = Array.from({ length: 40 }, () => frames.allocFrame());
-    for (let i = 1; i < taken.length; i += 2) frames.free(taken[i]!);
+  test("a failure on a later page of a span unmaps the pages already mapped (injected)", () => {
+    const { heap, memory, frames } = fakeHeap();
+    const keep = heap.kmalloc(16);
     const used = frames.stats().usedFrames;
+    const mapped = memory.mappedPages;
     memory.failMapAfter = 3;
     expect(heap.kmalloc(40 * 1024)).toBe(0);
+    memory.failMapAfter = Number.POSITIVE_INFINITY;
     expect(frames.stats().usedFrames).toBe(used);
-    expect(memory.mappedPages).toBe(0);
-    expect(heap.stats().mappedBytes).toBe(0);
+    expect(memory.mappedPages).toBe(mapped);
+    expect(heap.sizeOf(keep)).toBe(16);
+    expect(heap.kmalloc(40 * 1024)).not.toBe(0);
   });
 
-  test("the constructor panics OUT_OF_MEMORY when it cannot map the first pages, and keeps nothing", () => {
-    const { memory, frames, window } = fakeHeap({ initialBytes: 0 });
-    frames.limit = 3;
-    expect(() => new Heap({ memory, frames, window })).toThrow(/OUT_OF_MEMORY/);
-    expect(frames.stats().usedFrames).toBe(0);
+  test("the constructor panics OUT_OF_MEMORY when it cannot map the control page, and keeps nothing", () => {
+    const { memory, frames, window } = fakeHeap();
+    const fresh = { ...window, base: window.base + 0x1_0000_0000 };
+    const used = frames.stats().usedFrames;
+    frames.limit = 0;
+    expect(() => new Heap({ memory, frames, window: fresh })).toThrow(/OUT_OF_MEMORY/);
+    expect(frames.stats().usedFrames).toBe(used);
   });
 });
 
 describe("footprint", () => {
-  test("a large free block inside the heap gives its whole pages back, and they are mapped again when used", () => {
+  test("a freed large block's pages go back to the frame allocator, and its virtual room is reused", () => {
     const { heap, arch, frames } = realHeap();
-    heap.kmalloc(16);
-    const big = heap.kmalloc(1024 * 1024);
     heap.kmalloc(16);
     const mapped = heap.stats().mappedBytes;
     const used = frames.stats().usedFrames;
+    const big = heap.kmalloc(1024 * 1024);
+    expect(heap.stats().largeBytes).toBe(1024 * 1024);
     heap.kfree(big);
-    const after = heap.stats();
-    // All but the initial 64 KiB (kept mapped) and the pages holding the free block's header and link and the next
-    // block's header.
-    expect(after.unmappedBytes).toBeGreaterThanOrEqual(1024 * 1024 - 64 * 1024 - 2 * PAGE_SIZE);
-    expect(after.mappedBytes).toBe(mapped - after.unmappedBytes);
-    expect(frames.stats().usedFrames).toBe(used - after.unmappedBytes / PAGE_SIZE);
-    expect(arch.memory.translate(big + 64 * 1024)).toBe(-1);
-    expect(heap.heapCheck().ok).toBe(true);
+    expect(heap.stats().mappedBytes).toBe(mapped);
+    expect(frames.stats().usedFrames).toBe(used);
+    expect(arch.memory.translate(big)).toBe(-1);
     const again = heap.kmalloc(1024 * 1024);
     expect(again).toBe(big);
-    expect(heap.stats().unmappedBytes).toBe(0);
     arch.memory.fill(again, 1024 * 1024, 0x55);
-    const bytes = new Uint8Array(1024 * 1024);
-    arch.memory.read(again, bytes);
-    expect(bytes.every((x) => x === 0x55)).toBe(true);
+    expect(arch.memory.read8(again + 1024 * 1024 - 1)).toBe(0x55);
     expect(heap.heapCheck().ok).toBe(true);
   });
 
-  test("a kmalloc that needs pages given back returns 0 when frames run out, and changes nothing", () => {
+  test("empty slabs go back once they pass 1/16 of the mapped bytes and 256 KiB; a few stay for reuse", () => {
+    const { heap, frames } = realHeap();
+    const keep = heap.kmalloc(16);
+    const blocks = Array.from({ length: 3000 }, () => heap.kmalloc(1000));
+    const grown = heap.stats();
+    expect(grown.slabBytes).toBeGreaterThan(3000 * 1000);
+    for (const p of blocks) heap.kfree(p);
+    const after = heap.stats();
+    expect(after.slabBytes).toBeLessThan(grown.slabBytes / 4);
+    expect(after.emptySlabBytes).toBeLessThanOrEqual(Math.max(256 * 1024, after.mappedBytes / 16) + 5 * PAGE_SIZE);
+    expect(after.frames).toBeLessThan(grown.frames / 4);
+    expect(frames.stats().usedFrames).toBeLessThan(grown.frames);
+    expect(heap.sizeOf(keep)).toBe(16);
+    expect(heap.heapCheck().ok).toBe(true);
+  });
+
+  test("a kmalloc that needs a new slab returns 0 when frames run out, and changes nothing", () => {
     const { heap, arch, frames } = realHeap();
     heap.kmalloc(16);
-    const big = heap.kmalloc(1024 * 1024);
-    heap.kmalloc(16);
-    heap.kfree(big);
-    drainFrames(frames, 3);
+    drainFrames(frames, 0);
     const before = snapshotHeap(heap, arch.memory, frames);
-    expect(heap.kmalloc(1024 * 1024)).toBe(0);
+    expect(heap.kmalloc(5000)).toBe(0);
+    expect(heap.kmallocAligned(64, 4096)).toBe(0);
     const after = snapshotHeap(heap, arch.memory, frames);
-    expect(after.stats.failures).toBe(before.stats.failures + 1);
+    expect(after.stats.failures).toBe(before.stats.failures + 2);
     expect(
       diffSnapshots(
         { ...before, stats: { ...before.stats, failures: 0 } },
         { ...after, stats: { ...after.stats, failures: 0 } },
       ),
     ).toEqual([]);
+    // The kmalloc-16 slab still has room.
+    expect(heap.kmalloc(16)).not.toBe(0);
     expect(heap.heapCheck().ok).toBe(true);
   });
 
-  test("the heap maps its initial pages, grows by whole pages and gives them back when everything is freed", () => {
+  test("the heap starts as its control page and, once everything is freed, returns to it", () => {
     const { heap, frames } = realHeap();
     const initial = heap.stats().mappedBytes;
     const framesAtStart = frames.stats().usedFrames;
-    expect(initial).toBe(64 * 1024);
-    const blocks = Array.from({ length: 300 }, (_, i) => heap.kmalloc(1000 + i));
+    expect(initial).toBe(PAGE_SIZE);
+    const blocks = Array.from({ length: 300 }, (_, i) => heap.kmalloc(i % 10 === 0 ? 40_000 + i : 1000 + i * 7));
     const grown = heap.stats();
-    expect(grown.mappedBytes % PAGE_SIZE).toBe(0);
     expect(grown.mappedBytes).toBeGreaterThan(300 * 1000);
-    expect(grown.blockBytes + grown.freeBytes + grown.controlBytes).toBe(grown.mappedBytes + grown.unmappedBytes);
+    expect(grown.controlBytes + grown.descriptorBytes + grown.slabBytes + grown.largeBytes).toBe(grown.mappedBytes);
     for (const p of blocks) heap.kfree(p);
     expect(heap.stats().mappedBytes).toBe(initial);
     expect(heap.stats().peakMappedBytes).toBe(grown.mappedBytes);
     // Page tables made for the heap stay (they belong to the kernel's address space); data frames all come back.
-    expect(frames.stats().usedFrames).toBeLessThanOrEqual(framesAtStart + 2);
-  });
-
-  test("free pages at the top go back once they pass the trim threshold, keeping a pad", () => {
-    const { heap } = realHeap();
-    const keep = heap.kmalloc(16);
-    const big = heap.kmalloc(1024 * 1024);
-    const mapped = heap.stats().mappedBytes;
-    heap.kfree(big);
-    const after = heap.stats().mappedBytes;
-    expect(after).toBeLessThan(mapped);
-    expect(after).toBeLessThanOrEqual(64 * 1024 + 2 * PAGE_SIZE);
-    expect(heap.sizeOf(keep)).toBe(16);
-    expect(heap.heapCheck().ok).toBe(true);
+    expect(frames.stats().usedFrames).toBeLessThanOrEqual(framesAtStart + 3);
   });
 });
 
@@ -447,29 +467,32 @@ describe("owners and reports", () => {
     expect(() => heap.kmalloc(10)).toThrow(InvalidArgumentError);
   });
 
-  test("stats add up and slabinfo sorts blocks into kmalloc-style caches", () => {
+  test("stats add up and slabinfo has a row per cache with its objects, slabs and pages", () => {
     const { heap } = realHeap();
     const sizes = [1, 16, 17, 100, 1000, 5000, 200_000];
     for (const size of sizes) heap.kmalloc(size);
     const stats = heap.stats();
     expect(stats.liveBlocks).toBe(sizes.length);
     expect(stats.liveBytes).toBe(sizes.reduce((a, b) => a + b));
-    expect(stats.blockBytes + stats.freeBytes + stats.controlBytes).toBe(stats.mappedBytes + stats.unmappedBytes);
-    expect(stats.overheadBytes).toBe(stats.blockBytes - stats.liveBytes);
+    expect(stats.controlBytes + stats.descriptorBytes + stats.slabBytes + stats.largeBytes).toBe(stats.mappedBytes);
     expect(stats.frames * PAGE_SIZE).toBe(stats.mappedBytes);
     const rows = heap.slabinfo();
+    expect(rows).toHaveLength(73);
+    expect(rows[0]!.name).toBe("kmalloc-16");
+    expect(rows[71]!.name).toBe("kmalloc-32k");
     const active = Object.fromEntries(rows.filter((r) => r.activeObjects > 0).map((r) => [r.name, r.activeObjects]));
     expect(active).toEqual({
       "kmalloc-16": 2,
       "kmalloc-32": 1,
-      "kmalloc-128": 1,
+      "kmalloc-112": 1,
       "kmalloc-1k": 1,
-      "kmalloc-8k": 1,
+      "kmalloc-5k": 1,
       "kmalloc-large": 1,
     });
-    expect(rows.reduce((sum, r) => sum + r.blockBytes + r.freeBytes, 0) + stats.controlBytes).toBe(
-      stats.mappedBytes + stats.unmappedBytes,
-    );
-    expect(formatSlabinfo(rows)).toMatch(/^# name .*\nkmalloc-16 +2 +17 /);
+    const k16 = rows[0]!;
+    expect(k16).toMatchObject({ slotSize: 32, totalObjects: 128, objectsPerSlab: 128, pagesPerSlab: 1, slabs: 1 });
+    expect(rows.reduce((sum, r) => sum + r.pages, 0) * PAGE_SIZE).toBe(stats.slabBytes + stats.largeBytes);
+    expect(rows.reduce((sum, r) => sum + r.totalObjects - r.activeObjects, 0) - 0).toBe(stats.freeObjects);
+    expect(formatSlabinfo(rows)).toMatch(/^# name .*\nkmalloc-16 +2 +128 +32 +128 +1 : slabdata +1 +1\n/);
   });
 });

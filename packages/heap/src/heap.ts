@@ -1,6 +1,5 @@
 import {
   checkInteger,
-  type FrameAllocator,
   formatCanonical48,
   type HeapApi,
   type HeapBlockInfo,
@@ -10,60 +9,39 @@ import {
   kernelOnlyOwners,
   type OwnerContext,
   type OwnerId,
-  PAGE_SIZE,
   type VirtAddr,
   type VirtualMemory,
 } from "@ksim/core";
 import { checkHeap, type HeapCheckReport } from "./check.js";
-import { Poison, RED_ZONE } from "./debug.js";
+import { MAX_SLAB_SIZE, SizeClasses } from "./classes.js";
+import { PatternScanner, RED_ZONE } from "./debug.js";
 import { DebugGuard } from "./debug-guard.js";
-import { HeapExtent } from "./extent.js";
-import { HeaderCheck } from "./header.js";
-import {
-  CONTROL_BYTES,
-  FIRST_BLOCK,
-  FREE_BIT,
-  FREE_MAGIC,
-  GRANULE,
-  granulesFor,
-  HEADER_SIZE,
-  LIVE_MAGIC,
-  MAGIC,
-  MAX_GRANULES,
-  MIN_BLOCK,
-  REQUESTED,
-  SIZE_FLAGS,
-  SIZE_MASK,
-} from "./layout.js";
-import { badSize, checkSizing, type HeapOptions } from "./options.js";
-import type { HeapPages } from "./pages.js";
+import { type BlockFacts, Inspector } from "./inspect.js";
+import { LargeBlocks } from "./large.js";
+import { CONTROL_MAGIC, CONTROL_ROW, HEADER_SIZE, LINK, PAGE, SIZE, sealOf } from "./layout.js";
+import { badSize, checkWindow, type HeapOptions } from "./options.js";
 import { HeapPanics } from "./panics.js";
-import { blockInfo, forEachLive, leaksByOwner, type ReportContext, slabinfo } from "./reports.js";
-import { HeapShadow } from "./shadow.js";
+import { blocks, leaksByOwner, slabinfo } from "./reports.js";
+import { HeapShadow, LARGE_KIND } from "./shadow.js";
+import { Slabs } from "./slabs.js";
+import { HeapSpace } from "./space.js";
 import type { HeapStatistics, OwnerUsage, SlabinfoRow } from "./stats.js";
-import { Tlsf } from "./tlsf.js";
 
 export type { HeapOptions } from "./options.js";
 
-/** Largest size any request may have (the heap's reach; the header's size field is 32 bits); larger requests return 0. */
-const MAX_REQUEST = MAX_GRANULES * GRANULE - CONTROL_BYTES - 2 * GRANULE;
 /** Largest alignment kmallocAligned accepts: a 2 MiB large page. */
 const MAX_ALIGNMENT = 0x20_0000;
-/** Bytes of the heap that are neither blocks nor free blocks: the control block and the end marker. */
-const CONTROL_OVERHEAD = CONTROL_BYTES + GRANULE;
-const MODULE = "heap";
 
 /**
  * The kernel heap: kmalloc, kfree, krealloc and kcalloc in simulated memory, as the seed says, "exactly the same as
  * malloc, free, etc.".
  *
- * Design (see README): a TLSF allocator (O(1) good fit, 16-byte granules) whose every structure is bytes in the
- * heap's window of simulated RAM: the control block (bitmaps, free-list heads) at its base, a header before each
- * block, free-list links inside free blocks. A driver that overruns its block or writes through a stale pointer
- * really damages them, and the heap checks what it reads (magics, sizes against neighbours, links against their
- * partners) so it panics naming the damage instead of trusting it. Out of band, like KASAN's shadow, are only where
- * live blocks start (to refuse bad frees without touching RAM), owner tags and statistics. The heap grows by
- * mapping fresh frames at its break (mem_sbrk) and gives whole free pages at the top back to the frame allocator.
+ * Design (see README): size-class slabs (72 classes up to 32 KiB, LIFO free lists) and whole pages above, with the
+ * whole structure in the heap's window of simulated RAM: the list heads in a control page, a 16-byte header before
+ * each object (tag, size, a check word, owner; the free-list link while free), per-slab in-use counts and large
+ * blocks' headers in page descriptors. A driver that overruns its block or writes through a stale pointer really
+ * damages them, and the heap checks what it reads so it panics naming the damage instead of trusting it. Out of
+ * band, like KASAN's shadow, are only where live blocks start and which page is whose (see `HeapShadow`).
  *
  * Contract shared by the entry points:
  * - a size or pointer that is not a non-negative integer throws `InvalidArgumentError` and changes nothing;
@@ -72,94 +50,81 @@ const MODULE = "heap";
  *   pointer and the reason, and leaves every byte of the heap as it was; so does a damaged header of the block.
  */
 export class Heap implements HeapApi {
-  /** Lowest address of the heap (the window's base): the control block is there. */
+  /** Lowest address of the heap (the window's base): the control page is there. */
   readonly base: VirtAddr;
-  /** Bytes of the window the heap may use. */
+  /** Bytes of the window the heap may use (at most 4 GiB). */
   readonly capacity: number;
-  /** Whether red zones and poisoning are on. */
+  /** Whether red zones, poisoning and the quarantine are on. */
   readonly debug: boolean;
 
   private readonly memory: VirtualMemory;
-  private readonly frameAllocator: FrameAllocator;
   private readonly owners: OwnerContext;
-  private readonly format: (address: VirtAddr) => string;
-  private readonly tlsf: Tlsf;
+  private readonly classes = new SizeClasses();
   private readonly shadow = new HeapShadow();
-  private readonly header: HeaderCheck;
-  private readonly extent: HeapExtent;
-  /** The extent's pages (its holes count is read on every kmalloc). */
-  private readonly pages: HeapPages;
-  /** Free blocks at least this many granules long give their interior pages back (Infinity in debug mode). */
-  private readonly interiorGranules: number;
-  private readonly guard: DebugGuard;
+  private readonly space: HeapSpace;
+  private readonly slabs: Slabs;
+  private readonly large: LargeBlocks;
+  private readonly inspector: Inspector;
   private readonly panics: HeapPanics;
-  private readonly reports: ReportContext;
+  private readonly guard: DebugGuard | null;
+  /** Red zone bytes every block gets (debug mode). */
   private readonly redZone: number;
   /** The entry point running, named in corruption panics. */
   private operation = "kmalloc";
 
   private liveBytes = 0;
   private liveBlocks = 0;
-  private liveGranules = 0;
   private peakLiveBytes = 0;
   private allocations = 0;
   private frees = 0;
   private failures = 0;
 
   /**
-   * Creates the heap and maps its first `initialBytes` (the control block goes at the start).
-   * @throws InvalidArgumentError for a window or size option that is not page-aligned or is out of range.
-   * @throws KernelPanic(OUT_OF_MEMORY) when the first pages cannot be mapped (nothing is left mapped).
+   * Creates the heap and maps its control page at the window's base.
+   * @throws InvalidArgumentError for a window that is not page-aligned or too small.
+   * @throws KernelPanic(OUT_OF_MEMORY) when the control page cannot be mapped (nothing is left mapped).
    */
   constructor(options: HeapOptions) {
-    const { window } = options;
-    this.capacity = Math.min(window.size, MAX_GRANULES * GRANULE);
-    const sizing = checkSizing(options, this.capacity);
+    const windowPages = checkWindow(options.window);
     this.memory = options.memory;
-    this.frameAllocator = options.frames;
     this.owners = options.owners ?? kernelOnlyOwners;
     this.debug = options.debug ?? false;
-    this.format = options.formatAddress ?? formatCanonical48;
-    this.base = window.base;
     this.redZone = this.debug ? RED_ZONE : 0;
-    this.tlsf = new Tlsf(this.memory, this.base, (block, detail) => this.panics.corruption(block, detail));
-    this.header = new HeaderCheck(this.tlsf, this.redZone);
-    this.guard = new DebugGuard({
-      memory: this.memory,
-      tlsf: this.tlsf,
-      format: this.format,
-      describe: (block) => this.panics.describe(block),
-    });
+    this.base = options.window.base;
+    this.capacity = windowPages * PAGE;
+    const format = options.formatAddress ?? formatCanonical48;
+    const damage = (offset: number, detail: string) => this.panics.corruption(offset, detail);
+    this.space = new HeapSpace(this.memory, options.frames, this.shadow, this.base, windowPages);
+    this.slabs = new Slabs(this.memory, this.space, this.shadow, this.classes, damage, true, this.debug ? 0x6b : -1);
+    this.large = new LargeBlocks(this.memory, this.space, this.shadow);
+    const firstData = this.space.firstData;
+    this.inspector = new Inspector(
+      this.memory,
+      this.base,
+      this.shadow,
+      this.classes,
+      this.large,
+      this.redZone,
+      firstData,
+    );
     this.panics = new HeapPanics({
-      tlsf: this.tlsf,
-      shadow: this.shadow,
-      header: this.header,
-      owners: this.owners,
-      format: this.format,
-      capacity: this.capacity,
-      guard: this.debug ? this.guard : null,
-      operation: () => this.operation,
-    });
-    this.reports = {
-      tlsf: this.tlsf,
-      shadow: this.shadow,
-      owners: this.owners,
-      redZone: this.redZone,
-      requestedOf: (block) => this.requestedOf(block),
-    };
-    this.extent = new HeapExtent({
-      memory: this.memory,
-      frames: this.frameAllocator,
       base: this.base,
       capacity: this.capacity,
-      tlsf: this.tlsf,
       shadow: this.shadow,
-      sizing,
-      guard: this.debug ? this.guard : null,
-      fillByte: this.debug ? Poison.free : -1,
+      classes: this.classes,
+      inspector: this.inspector,
+      owners: this.owners,
+      format,
+      top: () => this.space.top * PAGE,
+      operation: () => this.operation,
     });
-    this.pages = this.extent.pages;
-    this.interiorGranules = this.debug ? Number.POSITIVE_INFINITY : Math.max(sizing.trimThreshold, PAGE_SIZE) / GRANULE;
+    const scanner = new PatternScanner(this.memory);
+    this.guard = this.debug ? new DebugGuard(this.memory, this.base, this.classes, this.slabs, scanner, damage) : null;
+    if (!this.space.mapControl()) {
+      throw new KernelPanic("OUT_OF_MEMORY", "heap", "cannot map the heap's control page");
+    }
+    this.memory.fill(this.base, PAGE, 0);
+    this.memory.write32(this.base + this.classes.count * CONTROL_ROW, CONTROL_MAGIC);
   }
 
   /**
@@ -168,44 +133,44 @@ export class Heap implements HeapApi {
    * like any other.
    * @returns the pointer, or 0 when the window or the frame allocator cannot supply the memory (nothing changed).
    * @throws InvalidArgumentError when `size` is not a non-negative integer.
-   * @throws KernelPanic(MEMORY_MANAGEMENT_ERROR) when the free lists or the control block in RAM were damaged.
+   * @throws KernelPanic(MEMORY_MANAGEMENT_ERROR) when the free lists, control page or descriptors were damaged.
    */
   kmalloc(size: number): VirtAddr {
     if (!(Number.isInteger(size) && size >= 0)) throw badSize("size", size);
     this.operation = "kmalloc";
-    return this.allocate(size, this.currentOwner(), 1);
+    return this.allocate(size, this.currentOwner());
   }
 
   /**
    * Frees a block. kfree(0) does nothing.
    * @throws KernelPanic(MEMORY_MANAGEMENT_ERROR) when `pointer` is not a live block's pointer ("Invalid free
    *   detected", "Multiple free detected") or the block's header or (debug) red zone was overwritten ("Heap
-   *   corruption detected", "Heap overflow detected"); nothing changes.
+   *   corruption detected"); nothing changes.
    * @throws InvalidArgumentError when `pointer` is not a non-negative integer.
    */
   kfree(pointer: VirtAddr): void {
     if (pointer === 0) return;
     this.operation = "kfree";
-    const block = this.liveBlockAt(pointer, "kfree");
-    // The hot path reads the header once (three words) and checks it; debug mode and a mismatch take the full check.
-    const memory = this.memory;
-    const at = pointer - HEADER_SIZE;
-    const magic = memory.read32(at + MAGIC);
-    const word = memory.read32(at + SIZE_FLAGS);
-    const requested = memory.read32(at + REQUESTED);
-    const size = word & (SIZE_MASK | FREE_BIT);
-    const slack = size - granulesFor(requested);
-    if (magic !== LIVE_MAGIC || slack < 0 || slack > 1 || block + size > this.tlsf.top - 1 || this.debug) {
-      this.panics.verify(block, "kfree");
+    const user = pointer - this.base;
+    if (!(user >>> 0 === user && (user & 15) === 0 && user < this.space.top * PAGE && this.shadow.isLive(user))) {
+      this.panics.badPointer(pointer, "kfree");
     }
-    this.freeBlock(block, word, requested);
-    if (this.tlsf.freedEnd === this.tlsf.top - 1) this.extent.trim(this.liveBlocks);
+    const kind = this.shadow.kinds[user >>> 12]!;
+    if (kind === LARGE_KIND || this.guard !== null) {
+      this.release(this.liveBlock(pointer, "kfree"));
+      return;
+    }
+    // The hot path: the slab code checks the header it reads and returns -1 when it is damaged.
+    const size = this.slabs.free(kind - 1, user - HEADER_SIZE, 0, false);
+    if (size < 0) this.panics.headerDamage(this.inspector.at(user), "kfree");
+    this.uncounted(size);
   }
 
   /**
-   * Resizes a block, keeping its contents up to the smaller size: in place when it can (shrinking, or growing into
-   * free memory after it), else by allocating, copying and freeing. krealloc(0, n) is kmalloc(n); krealloc(p, 0)
-   * frees p and returns 0. The block keeps its owner.
+   * Resizes a block, keeping its contents up to the smaller size. In place when it can: a slab block stays in its
+   * slot while the new size fits it and fills more than half of it; a large block grows into its reserved room
+   * (pages mapped after it) and shrinks by unmapping its tail. Else it allocates, copies and frees. krealloc(0, n) is
+   * kmalloc(n); krealloc(p, 0) frees p and returns 0. The block keeps its owner.
    * @returns the new pointer, or 0 when memory runs out (then `pointer` stays valid and unchanged).
    * @throws KernelPanic(MEMORY_MANAGEMENT_ERROR) for a pointer kfree would refuse; nothing changes.
    * @throws InvalidArgumentError when an argument is not a non-negative integer.
@@ -213,38 +178,17 @@ export class Heap implements HeapApi {
   krealloc(pointer: VirtAddr, size: number): VirtAddr {
     if (!(Number.isInteger(size) && size >= 0)) throw badSize("size", size);
     this.operation = "krealloc";
-    if (pointer === 0) return this.allocate(size, this.currentOwner(), 1);
-    const block = this.liveBlockAt(pointer, "krealloc");
-    this.panics.verify(block, "krealloc");
-    const tlsf = this.tlsf;
-    const oldRequested = tlsf.word(block, REQUESTED);
+    if (pointer === 0) return this.allocate(size, this.currentOwner());
+    const block = this.liveBlock(pointer, "krealloc");
     if (size === 0) {
-      this.freeBlock(block, tlsf.sizeWord(block), oldRequested);
-      this.extent.trim(this.liveBlocks);
+      this.release(block);
       return 0;
     }
-    if (size > MAX_REQUEST) return this.fail();
-    const need = granulesFor(size + this.redZone);
-    const old = tlsf.sizeWord(block) & SIZE_MASK;
-    if (need <= old) {
-      tlsf.shrink(block, need);
-      if (this.debug && tlsf.liveSize < old) {
-        const tail = block + tlsf.liveSize;
-        this.guard.poisonFreed(tail, tail, block + old, tlsf.mergedNext);
-      }
-      this.resized(block, old, oldRequested, size);
-      this.extent.trim(this.liveBlocks);
-      return pointer;
-    }
-    if (this.growInPlace(block, need)) {
-      this.resized(block, old, oldRequested, size);
-      return pointer;
-    }
-    const moved = this.allocate(size, this.shadow.ownerOf(block), 1);
+    if (this.resizeInPlace(block, size)) return pointer;
+    const moved = this.allocate(size, block.owner);
     if (moved === 0) return 0;
-    this.memory.copy(moved, pointer, Math.min(oldRequested, size));
-    this.freeBlock(block, tlsf.sizeWord(block), oldRequested);
-    this.extent.trim(this.liveBlocks);
+    this.memory.copy(moved, pointer, Math.min(block.size, size));
+    this.release(block);
     return moved;
   }
 
@@ -272,9 +216,9 @@ export class Heap implements HeapApi {
   }
 
   /**
-   * Allocates `size` bytes at an address that is a multiple of `alignment` (a power of two up to 2 MiB; every
-   * pointer is 16-byte aligned anyway), for page-aligned buffers. Freed with kfree; krealloc may move it to a
-   * merely 16-byte-aligned address.
+   * Allocates `size` bytes at an address that is a multiple of `alignment` (a power of two up to 2 MiB). Up to 16 it
+   * is kmalloc (every pointer is 16-byte aligned); above, the block takes whole pages like a large block, at a
+   * multiple of max(alignment, 4 KiB). Freed with kfree; krealloc keeps the alignment only while it resizes in place.
    * @returns the pointer, or 0 when memory runs out.
    * @throws InvalidArgumentError for a size that is not a non-negative integer or an unsupported alignment.
    */
@@ -287,31 +231,38 @@ export class Heap implements HeapApi {
       throw new InvalidArgumentError("alignment", alignment, "larger than the heap window's own alignment");
     }
     this.operation = "kmallocAligned";
-    return this.allocate(size, this.currentOwner(), Math.max(1, alignment / GRANULE));
+    if (alignment <= HEADER_SIZE) return this.allocate(size, this.currentOwner());
+    return this.allocateLarge(size, this.currentOwner(), Math.max(1, alignment / PAGE));
   }
 
   /** The size the caller asked for when it allocated `pointer`; panics like kfree for anything but a live block. */
   sizeOf(pointer: VirtAddr): number {
-    return this.requestedOf(this.liveBlockAt(pointer, "sizeOf"));
+    return this.liveBlock(pointer, "sizeOf").size;
   }
 
-  /** Usage figures; cheap (no walk). */
+  /** Usage figures; cheap (no walk). `mappedBytes = controlBytes + descriptorBytes + slabBytes + largeBytes`. */
   stats(): HeapStatistics {
-    const pages = this.extent.pages;
-    const mapped = pages.bytes;
+    let slabPages = 0;
+    let freeObjects = 0;
+    for (let c = 0; c < this.classes.count; c++) {
+      slabPages += this.slabs.slabs[c]! * this.classes.pages[c]!;
+      freeObjects += this.slabs.listed[c]!;
+    }
     return {
-      mappedBytes: mapped,
+      mappedBytes: this.space.mappedPages * PAGE,
       liveBytes: this.liveBytes,
       liveBlocks: this.liveBlocks,
-      peakMappedBytes: this.extent.peakMappedBytes,
+      peakMappedBytes: this.space.peakMappedPages * PAGE,
       peakLiveBytes: this.peakLiveBytes,
-      blockBytes: this.liveGranules * GRANULE,
-      overheadBytes: this.liveGranules * GRANULE - this.liveBytes,
-      freeBytes: this.tlsf.freeGranules * GRANULE,
-      freeBlocks: this.tlsf.freeBlocks,
-      controlBytes: pages.count === 0 ? 0 : CONTROL_OVERHEAD,
-      unmappedBytes: pages.holes * PAGE_SIZE,
-      frames: pages.resident,
+      controlBytes: PAGE,
+      descriptorBytes: this.space.descriptorPages * PAGE,
+      slabBytes: slabPages * PAGE,
+      largeBytes: this.large.mappedPages * PAGE,
+      freeObjects,
+      quarantinedObjects: this.guard?.quarantine.length ?? 0,
+      emptySlabBytes: this.slabs.emptyBytes,
+      windowBytes: this.space.top * PAGE,
+      frames: this.space.mappedPages,
       allocations: this.allocations,
       frees: this.frees,
       failures: this.failures,
@@ -320,14 +271,12 @@ export class Heap implements HeapApi {
 
   /** Every live block in address order. */
   blocks(): HeapBlockInfo[] {
-    const list: HeapBlockInfo[] = [];
-    forEachLive(this.reports, (block) => list.push(blockInfo(this.reports, block)));
-    return list;
+    return blocks(this.reportContext());
   }
 
   /** Live blocks grouped by owner, largest total first: what a driver still holds when it is unloaded. */
   leaksByOwner(): OwnerUsage[] {
-    return leaksByOwner(this.reports);
+    return leaksByOwner(this.reportContext(), this.owners);
   }
 
   /**
@@ -338,107 +287,101 @@ export class Heap implements HeapApi {
   releaseOwner(owner: OwnerId): HeapBlockInfo[] {
     checkInteger("owner", owner, 0, 0x7fff_ffff);
     this.operation = "releaseOwner";
-    const blocks: number[] = [];
-    forEachLive(this.reports, (block) => {
-      if (this.shadow.ownerOf(block) === owner) blocks.push(block);
+    const mine: BlockFacts[] = [];
+    this.shadow.forEachLive(this.space.top * PAGE, (user) => {
+      const block = this.checked(this.inspector.at(user), "releaseOwner");
+      if (block.owner === owner) mine.push(block);
     });
-    for (const block of blocks) this.panics.verify(block, "releaseOwner");
-    const released = blocks.map((block) => blockInfo(this.reports, block));
-    for (const block of blocks) this.freeBlock(block, this.tlsf.sizeWord(block), this.requestedOf(block));
-    this.extent.trim(this.liveBlocks);
+    const released = mine.map((block) => ({ address: this.base + block.user, size: block.size, owner }));
+    for (const block of mine) this.release(this.inspector.at(block.user));
     return released;
   }
 
   /**
-   * Validates every structure in RAM: the control block, the block chain (it tiles the mapped heap, sizes and back
-   * links agree, no two free neighbours, the end marker), every live header, the free lists and bitmaps, the shadow
-   * and the counters, and in debug mode every red zone and every poisoned free byte. Reports problems rather than
-   * throwing (and never follows a damaged link out of the heap or round a cycle), unless `options.panic` is set, in
-   * which case the first problem becomes a `KernelPanic(MEMORY_MANAGEMENT_ERROR)`.
+   * Validates every structure: the control page, every slab's headers against the shadow and its descriptor's count,
+   * every class's free list (each step bounded, every link a free slot of its class), every large block's header
+   * against its mapped pages, the counters, and in debug mode every red zone and every poisoned free object.
+   * Reports problems rather than throwing (never faulting or looping), unless `options.panic` is set, in which case
+   * the first problem becomes a `KernelPanic(MEMORY_MANAGEMENT_ERROR)`.
    */
   heapCheck(options: { readonly panic?: boolean } = {}): HeapCheckReport {
     const report = checkHeap({
-      tlsf: this.tlsf,
+      memory: this.memory,
+      base: this.base,
+      classes: this.classes,
       shadow: this.shadow,
-      header: this.header,
-      scanner: this.guard.scanner,
-      debug: this.debug,
-      mappedGranules: this.extent.mappedGranules,
+      space: this.space,
+      slabs: this.slabs,
+      large: this.large,
+      inspector: this.inspector,
+      guard: this.guard,
+      redZone: this.redZone,
       liveBlocks: this.liveBlocks,
       liveBytes: this.liveBytes,
-      liveGranules: this.liveGranules,
       describe: (block) => this.panics.describe(block),
-      format: this.format,
     });
     if (options.panic && !report.ok) {
-      throw new KernelPanic("MEMORY_MANAGEMENT_ERROR", MODULE, `heapCheck: ${report.problems[0]!.message}`);
+      throw new KernelPanic("MEMORY_MANAGEMENT_ERROR", "heap", `heapCheck: ${report.problems[0]!.message}`);
     }
     return report;
   }
 
-  /** Live and free blocks sorted into kmalloc-style caches, in the spirit of /proc/slabinfo (walks the heap). */
+  /** One row per cache (`kmalloc-16` ... `kmalloc-32k`, `kmalloc-large`), as `/proc/slabinfo` shows them. No walk. */
   slabinfo(): SlabinfoRow[] {
-    return slabinfo(this.reports);
+    return slabinfo(this.classes, this.slabs, this.large, this.guard);
   }
 
   // --- allocation -------------------------------------------------------------------------------------------------
 
-  private allocate(size: number, owner: OwnerId, alignGranules: number): VirtAddr {
-    if (size > MAX_REQUEST) return this.fail();
-    if (alignGranules !== 1 || this.debug) return this.allocateSlow(size, owner, alignGranules);
-    // The hot path: one fit, one take that writes the header, the shadow.
-    const need = granulesFor(size);
-    const tlsf = this.tlsf;
-    let found = tlsf.findFit(need);
-    if (found === 0) {
-      if (!this.extent.growFor(need)) return this.fail();
-      found = tlsf.findFit(need);
-    }
-    // Pages given back inside the free block come back first (with the split-off tail's header and link).
-    if (this.pages.holes !== 0 && !this.extent.prepare(found, found + need + MIN_BLOCK)) return this.fail();
-    const block = tlsf.take(found, need, 0, size);
-    this.shadow.setLive(block, owner);
-    this.counted(size, tlsf.liveSize);
-    return this.base + block * GRANULE + HEADER_SIZE;
+  private allocate(size: number, owner: OwnerId): VirtAddr {
+    const need = size + this.redZone;
+    if (need > MAX_SLAB_SIZE) return this.allocateLarge(size, owner, 1);
+    const c = this.classes.of(need);
+    if (this.guard !== null) this.guard.checkHead(c);
+    const h = this.slabs.allocate(c, size, owner);
+    if (h < 0) return this.fail();
+    this.counted(size);
+    const pointer = this.base + h + HEADER_SIZE;
+    if (this.guard !== null) this.guard.paint(pointer, 0, size, this.classes.user[c]!);
+    return pointer;
   }
 
-  /** Allocation with an alignment or in debug mode (poison checked before, the block painted after). */
-  private allocateSlow(size: number, owner: OwnerId, alignGranules: number): VirtAddr {
-    const need = granulesFor(size + this.redZone);
-    const tlsf = this.tlsf;
-    // An aligned block may need a free block in front of it: 0 or at least MIN_BLOCK granules.
-    const want = alignGranules === 1 ? need : need + alignGranules + MIN_BLOCK - 1;
-    let found = tlsf.findFit(want);
-    if (found === 0) {
-      if (!this.extent.growFor(want)) return this.fail();
-      found = tlsf.findFit(want);
-    }
-    const front = alignGranules === 1 ? 0 : this.frontFor(found, alignGranules);
-    if (!this.extent.prepare(found, found + front + need + MIN_BLOCK)) return this.fail();
-    tlsf.verifyFit(found, front + need); // before reading the block's memory: a damaged head must not lead outside
-    if (this.debug) this.guard.checkPoison(found, found + front + need, this.operation);
-    const block = tlsf.take(found, need, front, size);
-    this.shadow.setLive(block, owner);
-    this.counted(size, tlsf.liveSize);
-    if (this.debug) this.guard.paintLive(block, 0, size);
-    return tlsf.addressOf(block) + HEADER_SIZE;
+  /** A block of whole pages at a multiple of `align` pages. */
+  private allocateLarge(size: number, owner: OwnerId, align: number): VirtAddr {
+    if (size > this.capacity) return this.fail();
+    const page = this.large.allocate(size, this.redZone, align, owner);
+    if (page < 0) return this.fail();
+    this.counted(size);
+    const pointer = this.base + page * PAGE;
+    if (this.guard !== null) this.guard.paint(pointer, 0, size, this.large.mapped(page) * PAGE);
+    return pointer;
   }
 
-  /** Counts a new live block of `size` bytes spanning `granules`. */
-  private counted(size: number, granules: number): void {
+  /** Resizes `block` in place when the rules in krealloc's contract allow; false (nothing changed) otherwise. */
+  private resizeInPlace(block: BlockFacts, size: number): boolean {
+    const need = size + this.redZone;
+    if (block.c >= 0) {
+      if (need > block.capacity || need * 2 <= block.capacity) return false;
+      const at = this.base + block.header;
+      this.memory.write32(at + SIZE, size);
+      this.memory.write32(at + LINK, sealOf(size, block.owner, block.header));
+    } else if (need <= MAX_SLAB_SIZE || !this.large.resize(block.user / PAGE, size, this.redZone, block.owner)) {
+      return false;
+    }
+    this.liveBytes += size - block.size;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
+    if (this.guard !== null) {
+      const capacity = block.c >= 0 ? block.capacity : this.large.mapped(block.user / PAGE) * PAGE;
+      this.guard.paint(this.base + block.user, Math.min(size, block.size), size, capacity);
+    }
+    return true;
+  }
+
+  private counted(size: number): void {
     this.liveBlocks++;
-    this.liveGranules += granules;
     this.liveBytes += size;
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     this.allocations++;
-  }
-
-  /** Granules to skip at the start of free block `start` so that the pointer is aligned (0 or >= MIN_BLOCK). */
-  private frontFor(start: number, alignGranules: number): number {
-    const phase = (this.base / GRANULE + start + 1) % alignGranules;
-    let front = phase === 0 ? 0 : alignGranules - phase;
-    if (front === 1) front += alignGranules;
-    return front;
   }
 
   private fail(): VirtAddr {
@@ -446,80 +389,63 @@ export class Heap implements HeapApi {
     return 0;
   }
 
-  // --- freeing and resizing ---------------------------------------------------------------------------------------
+  // --- freeing ----------------------------------------------------------------------------------------------------
 
-  /** Frees live block `block` (header checked) whose size word is `word`; poisons it in debug mode. */
-  private freeBlock(block: number, word: number, requested: number): void {
-    const size = word & SIZE_MASK;
-    const start = this.tlsf.release(block, word);
-    this.shadow.setFreed(block);
-    this.liveBytes -= requested;
-    this.liveBlocks--;
-    this.liveGranules -= size;
-    this.frees++;
-    if (this.debug) this.guard.poisonFreed(start, block, block + size, this.tlsf.mergedNext);
+  /** Frees live block `block`, whose header (and red zone) {@link liveBlock} checked. */
+  private release(block: BlockFacts): void {
+    const guard = this.guard;
+    if (block.c < 0) this.large.free(block.user / PAGE);
+    else if (guard === null) this.slabs.free(block.c, block.header, 0, false);
     else {
-      // A header merged into the free block before it still says freed, as liballoc's would.
-      if (start !== block) this.memory.write32(this.tlsf.addressOf(block) + MAGIC, FREE_MAGIC);
-      const end = this.tlsf.freedEnd;
-      if (end - start >= this.interiorGranules) this.extent.releaseInterior(start, end);
+      const drain = guard.full(); // checks the oldest quarantined object before anything is written
+      this.slabs.free(block.c, block.header, this.redZone, true);
+      guard.hold(block.c, block.header);
+      if (drain) guard.releaseOldest();
     }
+    this.uncounted(block.size);
   }
 
-  /**
-   * Grows live block `block` to `need` granules into the free block after it, mapping pages first when the block
-   * ends at the heap's top. False (nothing changed) when it cannot.
-   */
-  private growInPlace(block: number, need: number): boolean {
-    const tlsf = this.tlsf;
-    const old = tlsf.sizeWord(block) & SIZE_MASK;
-    const next = block + old;
-    const end = tlsf.top - 1;
-    const nextWord = next < end ? tlsf.sizeWord(next) : 0;
-    const nextFree = (nextWord & FREE_BIT) !== 0;
-    const reach = nextFree ? old + (nextWord & SIZE_MASK) : old;
-    if (reach < need) {
-      const atTop = next === end || (nextFree && next + (nextWord & SIZE_MASK) === end);
-      if (!atTop || !this.extent.growFor(need - old)) return false;
-    }
-    if (!this.extent.prepare(next, block + need + MIN_BLOCK)) return false;
-    if (this.debug) {
-      this.tlsf.verifyFreeSuccessor(block); // before reading the neighbour's memory
-      this.guard.checkPoison(next, block + need, "krealloc");
-    }
-    return tlsf.growInPlace(block, need);
+  private uncounted(size: number): void {
+    this.liveBytes -= size;
+    this.frees++;
+    if (--this.liveBlocks === 0) this.releaseEverything();
   }
 
-  /** Book-keeping after block `block` changed size in place: counters, the requested size and (debug) paint. */
-  private resized(block: number, oldGranules: number, oldRequested: number, size: number): void {
-    this.liveGranules += this.tlsf.liveSize - oldGranules;
-    this.liveBytes += size - oldRequested;
-    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
-    this.memory.write32(this.tlsf.addressOf(block) + REQUESTED, size);
-    if (this.debug) this.guard.paintLive(block, Math.min(oldRequested, size), size);
+  /** With no live block left, every slab goes back (after the quarantine): the heap returns to its first page. */
+  private releaseEverything(): void {
+    this.guard?.releaseAll();
+    const heads: number[][] = Array.from({ length: this.classes.count }, () => []);
+    const kinds = this.shadow.kinds;
+    for (let page = this.space.firstData; page < this.space.top; page++) {
+      const kind = kinds[page]!;
+      if (kind !== 0 && kind !== LARGE_KIND && page % this.classes.pages[kind - 1]! === 0) heads[kind - 1]!.push(page);
+    }
+    for (let c = 0; c < this.classes.count; c++) if (heads[c]!.length > 0) this.slabs.releaseAll(c, heads[c]!);
   }
 
   // --- validation -------------------------------------------------------------------------------------------------
 
-  /** The block whose pointer is `pointer` (the shadow says a live block starts there), or a panic saying why not. */
-  private liveBlockAt(pointer: VirtAddr, operation: string): number {
-    // `(block | 0) === block` keeps out NaN and fractions (block is below 2^28 when it is below top).
-    const block = (pointer - this.base - HEADER_SIZE) / GRANULE;
-    if (
-      block >= FIRST_BLOCK &&
-      block < this.tlsf.top &&
-      (block | 0) === block &&
-      ((this.shadow.bits[(block >>> 5) << 2]! >>> (block & 31)) & 1) !== 0
-    ) {
-      return block;
+  /** The live block at `pointer` with its header (and red zone) checked, or the panic that says why not. */
+  private liveBlock(pointer: VirtAddr, operation: string): BlockFacts {
+    const user = pointer - this.base;
+    if (!(user >>> 0 === user && (user & 15) === 0 && user < this.space.top * PAGE && this.shadow.isLive(user))) {
+      this.panics.badPointer(pointer, operation);
     }
-    return this.panics.badPointer(pointer, operation);
+    return this.checked(this.inspector.at(user), operation);
   }
 
-  // --- helpers ----------------------------------------------------------------------------------------------------
+  /** `block` if its header (and in debug mode its red zone) is intact; else the panic naming the damage. */
+  private checked(block: BlockFacts, operation: string): BlockFacts {
+    if (!block.intact) this.panics.headerDamage(block, operation);
+    if (this.guard !== null) {
+      const bad = this.guard.redZoneDamage(this.base + block.user, block.size, block.capacity);
+      if (bad >= 0) this.panics.overflow(block, operation, bad - this.base - block.user, this.memory.read8(bad));
+    }
+    return block;
+  }
 
-  private requestedOf(block: number): number {
-    return this.tlsf.word(block, REQUESTED);
+  private reportContext() {
+    return { base: this.base, shadow: this.shadow, inspector: this.inspector, top: this.space.top * PAGE };
   }
 
   private currentOwner(): OwnerId {

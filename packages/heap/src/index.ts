@@ -1,17 +1,10 @@
 export type { HeapCheckReport, HeapProblem, HeapProblemKind } from "./check.js";
 export { MAX_PROBLEMS } from "./check.js";
-export { Poison, RED_ZONE } from "./debug.js";
+export { MAX_SLAB_SIZE, SizeClasses } from "./classes.js";
+export { Poison, QUARANTINE_OBJECTS, RED_ZONE } from "./debug.js";
 export { Heap, type HeapOptions } from "./heap.js";
-export {
-  CONTROL_BYTES,
-  CONTROL_MAGIC,
-  END_MAGIC,
-  FREE_MAGIC,
-  GRANULE,
-  HEADER_SIZE,
-  LIVE_MAGIC,
-} from "./layout.js";
-export { HEAP_PROTECTION } from "./pages.js";
+export { HEADER_SIZE } from "./layout.js";
+export { HEAP_PROTECTION } from "./space.js";
 export { formatSlabinfo, type HeapStatistics, type OwnerUsage, type SlabinfoRow } from "./stats.js";
 export {
   type HeapTrace,

@@ -1,113 +1,96 @@
 /**
- * Where the heap's structures sit in its window of simulated memory. Every address is `base + granule * 16`; a
- * link is a granule number (0 means none: granule 0 is the control block, never a block).
+ * The heap's layout in its virtual window (offsets from the window's base; see the README's diagram):
  *
- * ```
- * window base
- * +0      control block (CONTROL_BYTES): magic, first-level bitmap, 27 second-level bitmaps, 864 list heads
- * +3584   first block ... blocks tile the mapped heap ... end marker (one granule, at the top - 16)
- * ```
+ * - page 0, the control page: one 16-byte row per size class whose first word is the head of the class's free
+ *   list, then {@link CONTROL_MAGIC}; every other byte is 0;
+ * - pages 1 .. {@link DESCRIPTOR_PAGES}, the page descriptors: 16 bytes per heap page (like Linux's `struct page`),
+ *   mapped as the heap grows. A slab's first page holds its in-use count; a large span's first page holds its
+ *   block's header;
+ * - then slabs and large spans, allocated from a bump pointer and recycled by page count.
  *
- * A block is a 16-byte header followed by its payload, whole granules:
+ * Object header: 16 bytes in front of each slab object's user pointer (and a large block's header, in its
+ * descriptor), four little-endian 32-bit words:
  *
- * ```
- *            +0                 +4                 +8                          +12
- * live:  [ requested bytes | prev physical block | size in granules | flags | LIVE_MAGIC ] payload ...
- * free:  [ next free block | prev physical block | size in granules | flags | FREE_MAGIC ] [ prev free block ] ...
- * ```
- *
- * `flags` are {@link FREE_BIT} and {@link PREV_FREE_BIT} (the block before this one is free: TLSF merges with it
- * on free without reading it first). The previous-free link of a free block is the first word of its payload
- * (+16): a free block is at least two granules. A list head's previous-free link is left as it was (never read).
+ * | word | live block | free object |
+ * |---|---|---|
+ * | 0 `TAG` | `LIVE_TAG << 16 \| class` (`LARGE_CLASS` for a large block) | `FREE_TAG << 16 \| class` |
+ * | 1 `SIZE` | the requested size | (stale) |
+ * | 2 `LINK` | a check word: {@link sealOf}(size, owner, offset) | the next free object's header offset, 0 at the end |
+ * | 3 `OWNER` | the owner tag | (stale) |
  */
 
-/** Bytes per granule: the heap's alignment and the unit of block sizes. */
-export const GRANULE = 16;
-/** Bytes of a block header, right before the pointer the heap hands out. */
+/** Bytes of an object header, and the alignment of every pointer. */
 export const HEADER_SIZE = 16;
-/** The smallest block: a header granule and one payload granule. */
-export const MIN_BLOCK = 2;
-/** The largest extent the heap can describe, in granules (4 GiB): sizes fit the header's 28-bit size field. */
-export const MAX_GRANULES = 2 ** 28;
+export const PAGE = 4096;
+export const PAGE_SHIFT = 12;
 
-// Header fields, as byte offsets from the block's start.
-/** Live block: the size the caller asked for, in bytes. */
-export const REQUESTED = 0;
-/** Free block: the next block of its free list (granule), 0 at the end. */
-export const NEXT_FREE = 0;
-/** Every block: the start of the block physically before it (granule), 0 for the first block. */
-export const PREV_PHYS = 4;
-/** Every block: size in granules (low 28 bits) and the flag bits. */
-export const SIZE_FLAGS = 8;
-/** Every block: {@link LIVE_MAGIC}, {@link FREE_MAGIC}, or {@link END_MAGIC} for the end marker. */
-export const MAGIC = 12;
-/**
- * Free block: the previous block of its free list (granule). The first payload word. Not maintained for the head of
- * a list (the control block's head slot says which block that is), so taking the head touches no other block.
- */
-export const PREV_FREE = 16;
+/** Word offsets inside a header. */
+export const TAG = 0;
+export const SIZE = 4;
+export const LINK = 8;
+export const OWNER = 12;
 
-/** Mask of the size in granules in the header's size word. */
-export const SIZE_MASK = MAX_GRANULES - 1;
-/** Size-word flag: this block is free. */
-export const FREE_BIT = 0x2000_0000;
-/** Size-word flag: the block physically before this one is free. */
-export const PREV_FREE_BIT = 0x1000_0000;
+/** High half of word 0 of a live header. */
+export const LIVE_TAG = 0xa11c;
+/** High half of word 0 of a free object on its class's list. */
+export const FREE_TAG = 0xf4ee;
+/** High half of word 0 of a freed object waiting in the debug quarantine (not on a list yet). */
+export const QUARANTINE_TAG = 0xdead;
+/** The class of a large block (whole pages). */
+export const LARGE_CLASS = 0xffff;
+/** Word 0 of a large block's header. */
+export const LARGE_LIVE = ((LIVE_TAG << 16) | LARGE_CLASS) >>> 0;
 
-/** liballoc 1.1's magic for a live block. */
-export const LIVE_MAGIC = 0xc001c0de;
-/** liballoc 1.1's magic for a freed block. */
-export const FREE_MAGIC = 0xdeaddead;
-/** The zero-size block that ends the heap (TLSF's sentinel): it links back to the last block. */
-export const END_MAGIC = 0xe0d0e0d0;
-/** The first word of the control block: the bytes "TLSF" in a hex dump. */
-export const CONTROL_MAGIC = 0x46534c54;
-
-// TLSF size classes (Masmano et al. 2004): sizes below 64 granules have a class each; above, each power of two is
-// split into 32 classes, so a class never spans more than 1/32 of its sizes and the search is O(1) through two
-// bitmaps.
-export const SL_SHIFT = 5;
-export const SL_COUNT = 1 << SL_SHIFT;
-/** First-level classes: fl = floor(log2 size) - 4 for sizes of 32 granules and more, up to 2^30 granules. */
-export const FL_COUNT = 27;
-/** Number of size classes. */
-export const CLASS_COUNT = FL_COUNT * SL_COUNT;
-
-// The control block, as byte offsets from the window's base.
-/** The control block's magic word. */
-export const CONTROL_MAGIC_AT = 0;
-/** The first-level bitmap: bit fl is set when second-level map fl is not empty. */
-export const FL_MAP_AT = 4;
-/** Second-level bitmap fl (one 32-bit word each): bit sl is set when class fl * 32 + sl has a free block. */
-export const SL_MAPS_AT = 8;
-/** Head of the free list of class c (a granule, 0 when empty), one 32-bit word each. */
-export const HEADS_AT = SL_MAPS_AT + FL_COUNT * 4;
-/** Bytes of the control block, rounded up to a granule. */
-export const CONTROL_BYTES = Math.ceil((HEADS_AT + CLASS_COUNT * 4) / GRANULE) * GRANULE;
-/** The granule of the first block. */
-export const FIRST_BLOCK = CONTROL_BYTES / GRANULE;
-
-/** The size class of a block of `size` granules: `fl * 32 + sl`. */
-export function sizeClass(size: number): number {
-  if (size < SL_COUNT) return size;
-  const log = 31 - Math.clz32(size);
-  return ((log - 4) << SL_SHIFT) | ((size >>> (log - SL_SHIFT)) & (SL_COUNT - 1));
+/** Word 0 of a live / free object of class `c`. */
+export function liveWord(c: number): number {
+  return ((LIVE_TAG << 16) | c) >>> 0;
 }
-
-/** The smallest size in class `index`, in granules. */
-export function classMinimum(index: number): number {
-  const fl = index >>> SL_SHIFT;
-  const sl = index & (SL_COUNT - 1);
-  if (fl <= 1) return index;
-  return (SL_COUNT + sl) << (fl - 1);
+export function freeWord(c: number): number {
+  return ((FREE_TAG << 16) | c) >>> 0;
+}
+export function quarantineWord(c: number): number {
+  return ((QUARANTINE_TAG << 16) | c) >>> 0;
 }
 
 /**
- * Granules of a block for a payload of `payload` bytes (the request plus, in debug mode, the red zone): the header
- * and the payload rounded up to whole granules, at least {@link MIN_BLOCK}.
+ * The check word of a live header: a stray write into its size, check or owner word breaks it (its tag word has its
+ * own magic). `offset` is the header's offset from the window base, so a header copied elsewhere does not pass.
  */
-export function granulesFor(payload: number): number {
-  // Integer arithmetic for the sizes that fit 31 bits (all but the largest requests).
-  if (payload <= 0x7fff_0000) return payload <= GRANULE ? MIN_BLOCK : ((payload + GRANULE - 1) >> 4) + 1;
-  return Math.ceil(payload / GRANULE) + 1;
+export function sealOf(size: number, owner: number, offset: number): number {
+  return (Math.imul(size ^ 0x5eed_c0de, 0x9e37_79b1) ^ Math.imul(owner + 1, 0x85eb_ca6b) ^ offset) >>> 0;
+}
+
+/** Bytes per control-page row (one per class); the head is word 0, the rest is 0. */
+export const CONTROL_ROW = 16;
+/** The word after the last class row of the control page. */
+export const CONTROL_MAGIC = 0x6b73_6c62; // "kslb"
+
+/** Bytes per page descriptor. */
+export const DESCRIPTOR_SIZE = 16;
+/** High byte of a slab's descriptor word 0: `SLAB_TAG << 24 | class << 16 | in-use count`. */
+export const SLAB_TAG = 0x5a;
+/** Word 0 of the descriptor of slab class `c` with `count` objects in use. */
+export function slabWord(c: number, count: number): number {
+  return ((SLAB_TAG << 24) | (c << 16) | count) >>> 0;
+}
+
+/** Largest heap the 32-bit links reach: 4 GiB of window. */
+export const MAX_REACH = 2 ** 32;
+/** Byte offset of the descriptor array from the window base. */
+export const DESCRIPTORS = PAGE;
+/** Heap pages one descriptor page describes. */
+export const PAGES_PER_DESCRIPTOR_PAGE = PAGE / DESCRIPTOR_SIZE;
+
+/**
+ * The first page slabs and large spans may use in a window of `windowPages` pages (capped at {@link MAX_REACH}):
+ * after the control page and the descriptor pages that window needs (4,096 for 4 GiB, 16 MiB of virtual room,
+ * mapped only as the heap grows).
+ */
+export function firstDataPage(windowPages: number): number {
+  return 1 + Math.ceil(windowPages / PAGES_PER_DESCRIPTOR_PAGE);
+}
+
+/** Offset of page `page`'s descriptor from the window base. */
+export function descriptorOf(page: number): number {
+  return DESCRIPTORS + page * DESCRIPTOR_SIZE;
 }

@@ -9,66 +9,46 @@ import {
   type VirtualMemory,
   type VirtualWindow,
 } from "@ksim/core";
+import { firstDataPage, MAX_REACH } from "./layout.js";
 
-/** Options of `Heap`. Sizes are bytes, page multiples. */
+/** Options of `Heap`. */
 export interface HeapOptions {
-  /** Kernel-mode virtual memory: the heap's control block, headers and data live there. */
+  /** Kernel-mode virtual memory: the heap's control page, descriptors, headers and data live there. */
   readonly memory: VirtualMemory;
   /** Where the heap gets frames when it grows, and gives them back when it shrinks. */
   readonly frames: FrameAllocator;
-  /** The virtual window the heap lives in (an arch's `layout.heap`). Base page-aligned. */
+  /**
+   * The virtual window the heap lives in (an arch's `layout.heap`): base and size page-aligned, at least 32 MiB
+   * for a useful heap (the first 16 MiB of a 4 GiB window are page descriptors, mapped as needed). The heap uses at
+   * most the first 4 GiB (its links are 32-bit offsets).
+   */
   readonly window: VirtualWindow;
   /** Who is allocating: every block is tagged with `owners.current()`. Default: everything is the kernel's. */
   readonly owners?: OwnerContext;
   /**
    * Debug mode (in the spirit of KASAN and SLUB debugging): a red zone after every block, checked on kfree,
-   * krealloc and heapCheck; freed memory poisoned and checked when it is handed out again; new blocks filled with
-   * a marker byte. Slower. Default false.
+   * krealloc and heapCheck; freed objects poisoned, held in a quarantine and checked when they are handed out again;
+   * new blocks filled with a marker byte. Slower. Default false.
    */
   readonly debug?: boolean;
   /** How addresses are printed in panics. Default: x86-64 canonical form (`0xFFFFFF0000001010`). */
   readonly formatAddress?: (address: VirtAddr) => string;
-  /** Bytes mapped when the heap is created; it never shrinks below this. Default 64 KiB (liballoc's 16 pages). */
-  readonly initialBytes?: number;
-  /** Least bytes mapped at a time when the heap grows. Default 64 KiB. */
-  readonly growBytes?: number;
-  /** Free bytes at the top of the heap above which whole pages are given back. Default 128 KiB. */
-  readonly trimThreshold?: number;
-  /** Free bytes kept at the top when pages are given back. Default 64 KiB. */
-  readonly topPad?: number;
-}
-
-/** The size options of {@link HeapOptions}, checked, in pages or bytes. */
-export interface HeapSizing {
-  readonly initialPages: number;
-  readonly growPages: number;
-  readonly trimThreshold: number;
-  readonly topPad: number;
 }
 
 /**
- * Checks the window and the size options.
- * @throws InvalidArgumentError for a window or size that is not page-aligned, or an initial size beyond `capacity`.
+ * Checks the window and returns the pages of it the heap uses.
+ * @throws InvalidArgumentError for a base or size that is not page-aligned, or a window too small for one slab.
  */
-export function checkSizing(options: HeapOptions, capacity: number): HeapSizing {
-  checkPageMultiple("window.base", options.window.base, true);
-  checkPageMultiple("window.size", options.window.size, false);
-  const initialBytes = checkPageMultiple("initialBytes", options.initialBytes ?? 0x1_0000, true);
-  const sizing = {
-    initialPages: initialBytes / PAGE_SIZE,
-    growPages: checkPageMultiple("growBytes", options.growBytes ?? 0x1_0000, false) / PAGE_SIZE,
-    trimThreshold: checkPageMultiple("trimThreshold", options.trimThreshold ?? 0x2_0000, true),
-    topPad: checkPageMultiple("topPad", options.topPad ?? 0x1_0000, true),
-  };
-  if (initialBytes > capacity) {
-    throw new InvalidArgumentError("initialBytes", initialBytes, "larger than the heap window");
+export function checkWindow(window: VirtualWindow): number {
+  checkInteger("window.base", window.base);
+  checkAligned("window.base", window.base, PAGE_SIZE);
+  checkInteger("window.size", window.size, 1);
+  checkAligned("window.size", window.size, PAGE_SIZE);
+  const pages = Math.min(window.size, MAX_REACH) / PAGE_SIZE;
+  if (pages < firstDataPage(pages) + 64) {
+    throw new InvalidArgumentError("window.size", window.size, "too small for the control page, descriptors and slabs");
   }
-  return sizing;
-}
-
-function checkPageMultiple(argument: string, value: number, allowZero: boolean): number {
-  checkInteger(argument, value, allowZero ? 0 : 1);
-  return checkAligned(argument, value, PAGE_SIZE);
+  return pages;
 }
 
 /** The edge check's slow path: `checkInteger` throws the error that names the problem. */

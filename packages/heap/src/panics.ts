@@ -1,24 +1,23 @@
 import { InvalidArgumentError, KernelPanic, type OwnerContext, type VirtAddr } from "@ksim/core";
-import type { DebugGuard } from "./debug-guard.js";
-import { describeBadPointer, describeBlock } from "./diagnose.js";
-import type { HeaderCheck } from "./header.js";
-import { FIRST_BLOCK, HEADER_SIZE, REQUESTED, SIZE_MASK } from "./layout.js";
+import type { SizeClasses } from "./classes.js";
+import type { BlockFacts, Inspector } from "./inspect.js";
+import { CONTROL_ROW, DESCRIPTORS, freeWord, PAGE, QUARANTINE_TAG } from "./layout.js";
 import type { HeapShadow } from "./shadow.js";
-import type { Tlsf } from "./tlsf.js";
 
 const MODULE = "heap";
 
 /** What the heap's panics read to name blocks. */
 export interface PanicContext {
-  readonly tlsf: Tlsf;
+  readonly base: VirtAddr;
+  /** Bytes of window the heap may use. */
+  readonly capacity: number;
   readonly shadow: HeapShadow;
-  readonly header: HeaderCheck;
+  readonly classes: SizeClasses;
+  readonly inspector: Inspector;
   readonly owners: OwnerContext;
   readonly format: (address: VirtAddr) => string;
-  /** Bytes of the window the heap may use. */
-  readonly capacity: number;
-  /** Debug mode's guard (red zones are checked with the header), or null. */
-  readonly guard: DebugGuard | null;
+  /** One past the highest window offset in use. */
+  readonly top: () => number;
   /** The entry point running (`kmalloc`, `kfree`, ...), named when the allocator finds damage mid-call. */
   readonly operation: () => string;
 }
@@ -26,53 +25,61 @@ export interface PanicContext {
 /**
  * How the heap turns what it finds into `KernelPanic(MEMORY_MANAGEMENT_ERROR)`, in the original kernel's words: a
  * pointer that is not a live block ("Invalid free detected", "Multiple free detected"), a damaged header ("Heap
- * corruption detected", naming the block before it as the likely culprit), damage the allocator met in its free
- * lists or control block. Each names the call, the pointer or block, its size and owner. Nothing here writes.
+ * corruption detected", naming the block before it as the likely culprit), damage the allocator met in its lists,
+ * control page or descriptors. Each names the call, the pointer or block, its size and owner. Nothing here writes.
  */
 export class HeapPanics {
   constructor(private readonly context: PanicContext) {}
 
-  /**
-   * The error that says why `pointer` is not a live block's: `InvalidArgumentError` when it is not a non-negative
-   * integer, else a panic naming the reason.
-   */
+  /** `InvalidArgumentError` when `pointer` is not a non-negative integer, else a panic saying why it is no live block. */
   badPointer(pointer: VirtAddr, operation: string): never {
     if (!(Number.isInteger(pointer) && pointer >= 0)) {
       throw new InvalidArgumentError("pointer", pointer, "not a non-negative integer address");
     }
-    const { tlsf, shadow, capacity, format } = this.context;
-    const why = describeBadPointer({ tlsf, shadow, capacity, format }, pointer, (block) => this.describe(block));
-    throw new KernelPanic("MEMORY_MANAGEMENT_ERROR", MODULE, `${operation}(${format(pointer)}): ${why}`);
+    const { format } = this.context;
+    throw new KernelPanic("MEMORY_MANAGEMENT_ERROR", MODULE, `${operation}(${format(pointer)}): ${this.why(pointer)}`);
   }
 
-  /** Checks live block `block`'s whole header (and in debug mode its red zone); panics naming the damage. */
-  verify(block: number, operation: string): void {
-    const { tlsf, header, format, guard } = this.context;
-    const damage = header.damage(block);
-    if (damage !== "") {
-      const before = this.liveBlockBefore(block);
-      const culprit =
-        before >= 0
-          ? `a potential overrun of the block before it, ${this.describe(before)}, or an underrun of this one`
-          : "an underrun of this block or a stray write";
-      throw new KernelPanic(
-        "MEMORY_MANAGEMENT_ERROR",
-        MODULE,
-        `${operation}(${format(tlsf.addressOf(block) + HEADER_SIZE)}): Heap corruption detected: the header of ` +
-          `${this.describe(block)} was overwritten (${damage}): ${culprit}`,
-      );
-    }
-    if (guard !== null) guard.checkRedZone(block, tlsf.word(block, REQUESTED), operation);
+  /** Panics for live block `block` whose header was overwritten, naming the likely culprit. */
+  headerDamage(block: BlockFacts, operation: string): never {
+    const { base, format, inspector } = this.context;
+    const before = block.c >= 0 ? inspector.containing(block.header - 1) : null;
+    const culprit =
+      before !== null && before.c === block.c && this.context.shadow.isLive(before.user)
+        ? `a potential overrun of the block before it, ${this.describe(before)}, or an underrun of this one`
+        : "an underrun of this block or a stray write";
+    const damage =
+      `Heap corruption detected: the header of ${this.describe(block)} was overwritten ` +
+      `(${inspector.damage(block)}): ${culprit}`;
+    throw new KernelPanic("MEMORY_MANAGEMENT_ERROR", MODULE, `${operation}(${format(base + block.user)}): ${damage}`);
   }
 
-  /** Panics for damage the allocator found in RAM: `block` is the block it was reading (0: the control block). */
-  corruption(block: number, detail: string): never {
-    const { tlsf, shadow, format } = this.context;
-    let where = "the heap's control block";
-    if (block >= FIRST_BLOCK) {
-      where = shadow.isLive(block)
-        ? this.describe(block)
-        : `the free block at ${format(tlsf.addressOf(block) + HEADER_SIZE)}`;
+  /** Debug mode: panics for a live block whose red zone byte at `offset` (from its pointer) reads `byte`. */
+  overflow(block: BlockFacts, operation: string, offset: number, byte: number): never {
+    const { base, format } = this.context;
+    throw new KernelPanic(
+      "MEMORY_MANAGEMENT_ERROR",
+      MODULE,
+      `${operation}(${format(base + block.user)}): Heap overflow detected: ${this.describe(block)} was written past ` +
+        `its end: byte +${offset} of its red zone reads 0x${byte.toString(16)}`,
+    );
+  }
+
+  /** Panics for damage the allocator met at window offset `offset` (a header, a descriptor or a control row). */
+  corruption(offset: number, detail: string): never {
+    const { base, format, classes, inspector } = this.context;
+    let where: string;
+    if (offset < PAGE) where = `the control page (the list head of ${classes.name(Math.floor(offset / CONTROL_ROW))})`;
+    else if (offset < inspector.firstData * PAGE) {
+      where = `the descriptor of the page at ${format(base + ((offset - DESCRIPTORS) / 16) * PAGE)}`;
+    } else {
+      const block = inspector.containing(offset);
+      where =
+        block === null
+          ? format(base + offset)
+          : this.context.shadow.isLive(block.user)
+            ? this.describe(block)
+            : `the free object at ${format(base + block.user)} (${classes.name(block.c)})`;
     }
     throw new KernelPanic(
       "MEMORY_MANAGEMENT_ERROR",
@@ -81,22 +88,38 @@ export class HeapPanics {
     );
   }
 
-  /** "the block 0xFFFF... (24 bytes, owner \"kernel\")"; the size only when the header is consistent. */
-  describe(block: number): string {
-    const { tlsf, shadow, header, owners, format } = this.context;
-    const requested = header.requestedIfSane(block);
-    return describeBlock(
-      format(tlsf.addressOf(block) + HEADER_SIZE),
-      requested < 0 ? null : requested,
-      owners.nameOf(shadow.ownerOf(block)),
-    );
+  /** `the block 0xFFFF... (24 bytes, owner "kernel")`; the size and owner only when the header is intact. */
+  describe(block: BlockFacts): string {
+    const { base, format, owners } = this.context;
+    const pointer = format(base + block.user);
+    if (!block.intact) return `the block ${pointer} (size and owner unknown: its header is damaged)`;
+    return `the block ${pointer} (${block.size} bytes, owner ${JSON.stringify(owners.nameOf(block.owner))})`;
   }
 
-  /** The live block that ends where block `block` starts, found through the shadow, or -1. */
-  private liveBlockBefore(block: number): number {
-    const { tlsf, shadow } = this.context;
-    const before = shadow.liveBefore(block, FIRST_BLOCK);
-    if (before < 0) return -1;
-    return before + (tlsf.sizeWord(before) & SIZE_MASK) === block ? before : -1;
+  /** Why `pointer` (a non-negative integer) is not a live block's pointer. */
+  private why(pointer: VirtAddr): string {
+    const { base, capacity, format, shadow, inspector, top } = this.context;
+    const end = base + capacity;
+    if (pointer < base || pointer >= end) {
+      return `Invalid free detected: not a heap pointer (the heap window is ${format(base)}-${format(end - 1)})`;
+    }
+    const offset = pointer - base;
+    if (offset < PAGE) return "Invalid free detected: points into the heap's control page (its free-list heads)";
+    if (offset < inspector.firstData * PAGE) return "Invalid free detected: points into the heap's page descriptors";
+    if (offset >= top())
+      return `Invalid free detected: not a block of this heap (above its used window ${format(base + top())})`;
+    if (inspector.wasLarge(offset))
+      return `Multiple free detected: the large block at ${format(pointer)} was already freed`;
+    const block = inspector.containing(offset);
+    if (block === null) return "Invalid free detected: not a block of this heap (no slab or large block is there)";
+    if (block.user === offset) {
+      const freed = block.tag === freeWord(block.c) || block.tag >>> 16 === QUARANTINE_TAG;
+      if (freed && !shadow.isLive(offset))
+        return `Multiple free detected: the block at ${format(pointer)} was already freed`;
+    }
+    if (shadow.isLive(block.user)) {
+      return `Invalid free detected: points inside ${this.describe(block)}, not at its start`;
+    }
+    return `Invalid free detected: points into a free object of ${this.context.classes.name(block.c)} at ${format(base + block.user)}, never a block`;
   }
 }

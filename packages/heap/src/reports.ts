@@ -1,47 +1,42 @@
-import type { HeapBlockInfo, OwnerContext, OwnerId } from "@ksim/core";
-import { END_MAGIC, FIRST_BLOCK, FREE_BIT, HEADER_SIZE, MAGIC, MIN_BLOCK, SIZE_MASK } from "./layout.js";
+import type { HeapBlockInfo, OwnerContext, OwnerId, VirtAddr } from "@ksim/core";
+import type { SizeClasses } from "./classes.js";
+import type { DebugGuard } from "./debug-guard.js";
+import type { Inspector } from "./inspect.js";
+import type { LargeBlocks } from "./large.js";
 import type { HeapShadow } from "./shadow.js";
-import { type OwnerUsage, type SlabinfoRow, slabRow, slabRowNames } from "./stats.js";
-import type { Tlsf } from "./tlsf.js";
+import type { Slabs } from "./slabs.js";
+import type { OwnerUsage, SlabinfoRow } from "./stats.js";
 
-/** What the reports read: the allocator's RAM structures, the shadow and the owner names. */
+/** What the block reports read. */
 export interface ReportContext {
-  readonly tlsf: Tlsf;
+  readonly base: VirtAddr;
   readonly shadow: HeapShadow;
-  readonly owners: OwnerContext;
-  readonly redZone: number;
-  /** The requested size of live block `block`. */
-  readonly requestedOf: (block: number) => number;
+  readonly inspector: Inspector;
+  /** One past the highest window offset in use. */
+  readonly top: number;
 }
 
-/** Calls `visit` for every live block in address order, as the shadow knows them (robust to damaged headers). */
-export function forEachLive(context: ReportContext, visit: (block: number) => void): void {
-  const shadow = context.shadow;
-  const end = Math.min(context.tlsf.top, shadow.capacity);
-  for (let block = FIRST_BLOCK; block < end; block++) if (shadow.isLive(block)) visit(block);
-}
-
-/** What `blocks()` reports for live block `block`. */
-export function blockInfo(context: ReportContext, block: number): HeapBlockInfo {
-  return {
-    address: context.tlsf.addressOf(block) + HEADER_SIZE,
-    size: context.requestedOf(block),
-    owner: context.shadow.ownerOf(block),
-  };
+/** Every live block in address order, as the shadow knows them (size and owner from their headers). */
+export function blocks(context: ReportContext): HeapBlockInfo[] {
+  const list: HeapBlockInfo[] = [];
+  context.shadow.forEachLive(context.top, (user) => {
+    const block = context.inspector.at(user);
+    list.push({ address: context.base + user, size: block.size, owner: block.owner });
+  });
+  return list;
 }
 
 /** Live blocks grouped by owner, largest total first. */
-export function leaksByOwner(context: ReportContext): OwnerUsage[] {
+export function leaksByOwner(context: ReportContext, owners: OwnerContext): OwnerUsage[] {
   const groups = new Map<OwnerId, HeapBlockInfo[]>();
-  forEachLive(context, (block) => {
-    const info = blockInfo(context, block);
+  for (const info of blocks(context)) {
     const group = groups.get(info.owner);
     if (group) group.push(info);
     else groups.set(info.owner, [info]);
-  });
+  }
   const usage = [...groups].map(([owner, allocations]) => ({
     owner,
-    name: context.owners.nameOf(owner),
+    name: owners.nameOf(owner),
     blocks: allocations.length,
     bytes: allocations.reduce((sum, info) => sum + info.size, 0),
     allocations,
@@ -49,33 +44,38 @@ export function leaksByOwner(context: ReportContext): OwnerUsage[] {
   return usage.sort((a, b) => b.bytes - a.bytes || a.owner - b.owner);
 }
 
-/**
- * Live and free blocks sorted into kmalloc-style caches. Walks the headers in RAM; stops at the first header that
- * does not make a block (heapCheck names it).
- */
-export function slabinfo(context: ReportContext): SlabinfoRow[] {
-  const { tlsf, shadow } = context;
-  const names = slabRowNames();
-  const rows = names.map(() => ({ activeObjects: 0, activeBytes: 0, blockBytes: 0, freeObjects: 0, freeBytes: 0 }));
-  const end = tlsf.top - 1;
-  let block = FIRST_BLOCK;
-  while (block < end && tlsf.word(block, MAGIC) !== END_MAGIC) {
-    const word = tlsf.sizeWord(block);
-    const size = word & SIZE_MASK;
-    if (size < MIN_BLOCK || block + size > end) break;
-    const bytes = size * 16;
-    if ((word & FREE_BIT) === 0 && shadow.isLive(block)) {
-      const requested = context.requestedOf(block);
-      const row = rows[slabRow(requested)]!;
-      row.activeObjects++;
-      row.activeBytes += requested;
-      row.blockBytes += bytes;
-    } else {
-      const row = rows[slabRow(Math.max(0, bytes - HEADER_SIZE - context.redZone))]!;
-      row.freeObjects++;
-      row.freeBytes += bytes;
-    }
-    block += size;
+/** The slabinfo rows, from the caches' counters (no walk). */
+export function slabinfo(
+  classes: SizeClasses,
+  slabs: Slabs,
+  large: LargeBlocks,
+  guard: DebugGuard | null,
+): SlabinfoRow[] {
+  const rows: SlabinfoRow[] = [];
+  for (let c = 0; c < classes.count; c++) {
+    const total = slabs.slabs[c]! * classes.perSlab[c]!;
+    rows.push({
+      name: classes.name(c),
+      objectSize: classes.user[c]!,
+      slotSize: classes.slot[c]!,
+      activeObjects: total - slabs.listed[c]! - (guard?.quarantined[c] ?? 0),
+      totalObjects: total,
+      objectsPerSlab: classes.perSlab[c]!,
+      pagesPerSlab: classes.pages[c]!,
+      slabs: slabs.slabs[c]!,
+      pages: slabs.slabs[c]! * classes.pages[c]!,
+    });
   }
-  return names.map((name, i) => ({ ...name, ...rows[i]! }));
+  rows.push({
+    name: "kmalloc-large",
+    objectSize: Number.POSITIVE_INFINITY,
+    slotSize: 0,
+    activeObjects: large.spans.size,
+    totalObjects: large.spans.size,
+    objectsPerSlab: 1,
+    pagesPerSlab: 0,
+    slabs: large.spans.size,
+    pages: large.mappedPages,
+  });
+  return rows;
 }

@@ -1,93 +1,79 @@
-import { KERNEL_OWNER } from "@ksim/core";
-
 /**
  * The heap's out-of-band state, like KASAN's shadow memory, in JavaScript typed arrays a driver cannot reach:
- * per 16-byte granule, a "live" bit (a live block starts here), a "handed" bit (a block was handed out here once,
- * kept after it is freed), an "owned" bit (the live block there belongs to someone other than the kernel, owner 0)
- * and that owner's id. That is all: the allocator's structure (headers, free lists, bitmaps) is in simulated RAM.
  *
- * With it kfree refuses a pointer that is not a live block without reading anything a driver may have damaged,
- * names the reason (a double free is told from a wild pointer even after the memory was merged or reused), and
- * leaves the heap byte-identical; owner tags take no room in the header. The bits of 32 granules share four words
- * (`bits[4k]` live, `bits[4k + 1]` handed, `bits[4k + 2]` owned), a bitmap of 1/32 of the heap's size that stays in
- * the host's caches; the owner array (4 bytes per granule) is touched only for blocks of an owner other than the
- * kernel, so the kernel's own allocations cost no cache miss there.
+ * - `live`: one bit per 16-byte granule of the used window, set where a live block's user pointer is;
+ * - `kinds`: one byte per page of the window: 0 for a page that is neither a slab's nor a large block's, `c + 1`
+ *   for a page of a slab of class `c`, {@link LARGE_KIND} for a page of a large block.
+ *
+ * Why: kfree must refuse a pointer that is not a live block (wild, interior, already freed, another heap's) without
+ * reading anything a driver may have damaged or that may not be mapped, so that the panic leaves the heap
+ * byte-identical and never faults; and the allocator must never follow a damaged free-list link onto an unmapped
+ * page or into the middle of an object. Everything else (list heads, links, headers, sizes, owners, slab in-use
+ * counts) is bytes in simulated RAM and is checked when read.
  */
 export class HeapShadow {
-  /** Live, handed and owned bits, interleaved per 32 granules (four words, the fourth unused). */
-  bits: Int32Array;
-  /** Owner id of the live block starting at each granule (meaningful where its live and owned bits are set). */
-  owners: Int32Array;
+  /** Live-start bits, 32 granules (512 bytes of window) per word. */
+  live = new Uint32Array(4096 * 8);
+  /** Page kinds, one byte per window page. */
+  kinds = new Uint8Array(4096);
 
-  constructor(granules = 4096) {
-    this.bits = new Int32Array(Math.ceil(granules / 32) * 4);
-    this.owners = new Int32Array(granules);
-  }
-
-  /** Granules covered. */
-  get capacity(): number {
-    return this.owners.length;
-  }
-
-  /** Makes room for `granules` granules; what was there is kept. */
-  ensureCapacity(granules: number): void {
-    let capacity = this.capacity;
-    if (granules <= capacity) return;
-    while (capacity < granules) capacity *= 2;
-    const bits = new Int32Array(Math.ceil(capacity / 32) * 4);
-    bits.set(this.bits);
-    const owners = new Int32Array(capacity);
-    owners.set(this.owners);
-    this.bits = bits;
-    this.owners = owners;
-  }
-
-  /** Marks granule `granule` as the start of a live block of `owner` (and as handed out). */
-  setLive(granule: number, owner: number): void {
-    const at = (granule >>> 5) << 2;
-    const bit = 1 << (granule & 31);
-    const bits = this.bits;
-    bits[at] = bits[at]! | bit;
-    bits[at + 1] = bits[at + 1]! | bit;
-    if (owner === KERNEL_OWNER) bits[at + 2] = bits[at + 2]! & ~bit;
-    else {
-      bits[at + 2] = bits[at + 2]! | bit;
-      this.owners[granule] = owner;
+  /** Makes room for a used window of `pages` pages; what was there is kept. */
+  grow(pages: number): void {
+    if (pages > this.kinds.length) {
+      let length = this.kinds.length;
+      while (length < pages) length *= 2;
+      const kinds = new Uint8Array(length);
+      kinds.set(this.kinds);
+      this.kinds = kinds;
+      const live = new Uint32Array(length * 8);
+      live.set(this.live);
+      this.live = live;
     }
   }
 
-  /** Marks the live block at `granule` freed (its handed bit stays). */
-  setFreed(granule: number): void {
-    const at = (granule >>> 5) << 2;
-    this.bits[at] = this.bits[at]! & ~(1 << (granule & 31));
+  /** Whether a live block's user pointer is at window offset `offset` (a multiple of 16 below the used window). */
+  isLive(offset: number): boolean {
+    return ((this.live[offset >>> 9]! >>> ((offset >>> 4) & 31)) & 1) !== 0;
   }
 
-  /** True when a live block starts at granule `granule` (an integer; false outside the shadow). */
-  isLive(granule: number): boolean {
-    return (
-      granule >= 0 && granule < this.owners.length && ((this.bits[(granule >>> 5) << 2]! >>> (granule & 31)) & 1) !== 0
-    );
+  setLive(offset: number): void {
+    this.live[offset >>> 9]! |= 1 << ((offset >>> 4) & 31);
   }
 
-  /** True when a block was ever handed out at granule `granule` (live or freed). */
-  wasHanded(granule: number): boolean {
-    return (
-      granule >= 0 &&
-      granule < this.owners.length &&
-      ((this.bits[((granule >>> 5) << 2) + 1]! >>> (granule & 31)) & 1) !== 0
-    );
+  clearLive(offset: number): void {
+    this.live[offset >>> 9]! &= ~(1 << ((offset >>> 4) & 31));
   }
 
-  /** The owner of the live block at `granule` (0, the kernel, unless its owned bit is set). */
-  ownerOf(granule: number): number {
-    return ((this.bits[((granule >>> 5) << 2) + 2]! >>> (granule & 31)) & 1) !== 0
-      ? this.owners[granule]!
-      : KERNEL_OWNER;
-  }
-
-  /** The nearest granule below `granule` where a live block starts, or -1 (down to `floor`). */
-  liveBefore(granule: number, floor: number): number {
-    for (let g = Math.min(granule, this.capacity) - 1; g >= floor; g--) if (this.isLive(g)) return g;
+  /** The first live user pointer in `[from, to)` (offsets, multiples of 512 at both ends are fastest), or -1. */
+  firstLive(from: number, to: number): number {
+    for (let offset = from; offset < to; offset += 16) {
+      if ((offset & 511) === 0 && this.live[offset >>> 9] === 0 && offset + 512 <= to) {
+        offset += 512 - 16;
+        continue;
+      }
+      if (this.isLive(offset)) return offset;
+    }
     return -1;
   }
+
+  /** Calls `visit` with every live user pointer's offset below `to`, in address order. */
+  forEachLive(to: number, visit: (offset: number) => void): void {
+    const words = Math.min(this.live.length, Math.ceil(to / 512));
+    for (let w = 0; w < words; w++) {
+      let bits = this.live[w]!;
+      while (bits !== 0) {
+        const bit = 31 - Math.clz32(bits & -bits);
+        bits &= bits - 1;
+        visit(w * 512 + bit * 16);
+      }
+    }
+  }
+
+  /** Sets the kind of pages `[page, page + count)`. */
+  setKind(page: number, count: number, kind: number): void {
+    this.kinds.fill(kind, page, page + count);
+  }
 }
+
+/** `kinds` value of a large block's pages. */
+export const LARGE_KIND = 255;

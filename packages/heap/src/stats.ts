@@ -1,21 +1,26 @@
 import type { HeapBlockInfo, HeapStats, OwnerId } from "@ksim/core";
 
-/** {@link HeapStats} plus what `/proc/meminfo` and slabinfo-style views need. Bytes unless said otherwise. */
+/**
+ * {@link HeapStats} plus what `/proc/meminfo` and slabinfo-style views need. Bytes unless said otherwise.
+ * `mappedBytes = controlBytes + descriptorBytes + slabBytes + largeBytes`.
+ */
 export interface HeapStatistics extends HeapStats {
-  /** Bytes taken by live blocks: headers, payloads and the padding to 16 bytes (and red zones in debug mode). */
-  readonly blockBytes: number;
-  /** `blockBytes - liveBytes`: what the allocator spends on top of what callers asked for. */
-  readonly overheadBytes: number;
-  /**
-   * Bytes in free blocks (headers included, pages given back too).
-   * `blockBytes + freeBytes + controlBytes = mappedBytes + unmappedBytes`.
-   */
-  readonly freeBytes: number;
-  readonly freeBlocks: number;
-  /** Bytes of the allocator's control block (free-list heads, bitmaps) and end marker; 0 when nothing is mapped. */
+  /** The control page (the free-list heads). */
   readonly controlBytes: number;
-  /** Bytes of whole pages inside large free blocks given back to the frame allocator (mapped again when used). */
-  readonly unmappedBytes: number;
+  /** Page descriptors mapped (16 bytes per heap page, one page per MiB of window in use). */
+  readonly descriptorBytes: number;
+  /** Pages of slabs, live or free objects alike. */
+  readonly slabBytes: number;
+  /** Pages of large blocks. */
+  readonly largeBytes: number;
+  /** Objects on the free lists. */
+  readonly freeObjects: number;
+  /** Debug mode: freed objects held in the quarantine (neither live nor on a list). */
+  readonly quarantinedObjects: number;
+  /** Bytes of empty slabs waiting to be given back (they go once they pass 1/16 of the mapped bytes). */
+  readonly emptySlabBytes: number;
+  /** Bytes of the window in use from its base, mapped or not (control page and descriptors included). */
+  readonly windowBytes: number;
   /** Frames backing the heap. */
   readonly frames: number;
   /** Successful kmalloc-family allocations (including those krealloc makes when it moves a block). */
@@ -29,7 +34,7 @@ export interface HeapStatistics extends HeapStats {
 /** Live blocks of one owner, for leak reports. */
 export interface OwnerUsage {
   readonly owner: OwnerId;
-  /** The owner's readable name from the heap's {@link OwnerContext}. */
+  /** The owner's readable name from the heap's `OwnerContext`. */
   readonly name: string;
   readonly blocks: number;
   /** Sum of requested sizes. */
@@ -38,50 +43,38 @@ export interface OwnerUsage {
   readonly allocations: readonly HeapBlockInfo[];
 }
 
-/**
- * One line of {@link formatSlabinfo}: the live and free blocks whose size falls in one kmalloc-style cache
- * (`kmalloc-16` ... `kmalloc-128k`, `kmalloc-large`), as the later Hexahedron kernel sorts them.
- */
+/** One cache of `slabinfo()`: a size class, or `kmalloc-large` for blocks of whole pages. */
 export interface SlabinfoRow {
-  /** `kmalloc-<size>`: requests up to this size (and above the previous row's). */
+  /** `kmalloc-96`, `kmalloc-1.25k`, ... `kmalloc-32k`, `kmalloc-large`. */
   readonly name: string;
-  /** Largest request size of the row in bytes (Infinity for `kmalloc-large`). */
+  /** Largest request the cache serves (Infinity for `kmalloc-large`). */
   readonly objectSize: number;
+  /** Bytes per object with its 16-byte header (0 for `kmalloc-large`, whose objects are whole pages). */
+  readonly slotSize: number;
+  /** Live objects (blocks). */
   readonly activeObjects: number;
-  /** Sum of requested bytes of the active objects. */
-  readonly activeBytes: number;
-  /** Bytes the active objects take with headers and padding. */
-  readonly blockBytes: number;
-  /** Free blocks whose payload would serve a request of this row. */
-  readonly freeObjects: number;
-  readonly freeBytes: number;
+  /** Objects the cache's slabs hold, live, free or quarantined. */
+  readonly totalObjects: number;
+  readonly objectsPerSlab: number;
+  readonly pagesPerSlab: number;
+  /** Slabs of the cache (for `kmalloc-large`: live large blocks). */
+  readonly slabs: number;
+  /** Pages mapped for the cache. */
+  readonly pages: number;
 }
 
-const SLAB_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072];
-
-/** Index of the slabinfo row for a request of `size` bytes. */
-export function slabRow(size: number): number {
-  for (let i = 0; i < SLAB_SIZES.length; i++) if (size <= SLAB_SIZES[i]!) return i;
-  return SLAB_SIZES.length;
-}
-
-/** Names and sizes of the slabinfo rows, in order. */
-export function slabRowNames(): { name: string; objectSize: number }[] {
-  const rows = SLAB_SIZES.map((size) => ({
-    name: `kmalloc-${size >= 1024 ? `${size / 1024}k` : size}`,
-    objectSize: size,
-  }));
-  rows.push({ name: "kmalloc-large", objectSize: Number.POSITIVE_INFINITY });
-  return rows;
-}
-
-/** Renders rows in the layout of `/proc/slabinfo` (name, active, free, sizes). */
+/** Renders rows in the layout of `/proc/slabinfo` (version 2.1's columns that apply). */
 export function formatSlabinfo(rows: readonly SlabinfoRow[]): string {
-  const header = "# name            <active_objs> <active_bytes> <block_bytes> <free_objs> <free_bytes>";
+  const header =
+    "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : slabdata <num_slabs> <pages>";
   const lines = rows.map(
     (row) =>
-      `${row.name.padEnd(17)} ${String(row.activeObjects).padStart(13)} ${String(row.activeBytes).padStart(14)} ` +
-      `${String(row.blockBytes).padStart(13)} ${String(row.freeObjects).padStart(11)} ${String(row.freeBytes).padStart(12)}`,
+      `${row.name.padEnd(17)} ${pad(row.activeObjects, 13)} ${pad(row.totalObjects, 10)} ${pad(row.slotSize, 9)} ` +
+      `${pad(row.objectsPerSlab, 12)} ${pad(row.pagesPerSlab, 14)} : slabdata ${pad(row.slabs, 11)} ${pad(row.pages, 7)}`,
   );
   return [header, ...lines].join("\n");
+}
+
+function pad(value: number, width: number): string {
+  return String(value).padStart(width);
 }

@@ -1,5 +1,5 @@
 import { X86_64 } from "@ksim/arch-x86_64";
-import type { OwnerContext } from "@ksim/core";
+import type { OwnerContext, VirtualMemory } from "@ksim/core";
 import { Machine } from "@ksim/machine";
 import { BuddyAllocator } from "@ksim/pmm";
 import { Heap, type HeapOptions } from "../heap.js";
@@ -17,15 +17,17 @@ export function realHeap(
   options: Partial<Omit<HeapOptions, "memory" | "frames" | "window">> & {
     ramSize?: number;
     owners?: OwnerContext;
+    /** Wraps the arch's memory before the heap gets it (e.g. to hide pageView). */
+    wrapMemory?: (memory: VirtualMemory) => VirtualMemory;
   } = {},
 ): RealHeapFixture {
-  const { ramSize = 64 * 1024 * 1024, ...heapOptions } = options;
+  const { ramSize = 64 * 1024 * 1024, wrapMemory = (memory) => memory, ...heapOptions } = options;
   const machine = new Machine({ ramSize });
   const frames = new BuddyAllocator(machine.firmwareMemoryMap);
   const arch = new X86_64({ memory: machine.memory, frames });
   const heap = new Heap({
     ...heapOptions,
-    memory: arch.memory,
+    memory: wrapMemory(arch.memory),
     frames,
     window: arch.layout.heap,
     formatAddress: (address) => arch.formatAddress(address),

@@ -11,18 +11,24 @@ export interface HeapSnapshot {
 }
 
 /**
- * Reads the heap's extent through `memory` and its reports, to compare before and after a call. Pages the heap gave
- * back (holes inside large free blocks) read as 0xEE, a value no mapped page is compared against by accident: a page
- * mapped or unmapped by the call shows as changed bytes.
+ * Reads every mapped page of the heap's used window through `memory` (control page, descriptors, slabs, large
+ * blocks) with its offset, and the heap's reports, to compare before and after a call: a page mapped or unmapped by
+ * the call shows as changed bytes.
  */
 export function snapshotHeap(heap: Heap, memory: VirtualMemory, frames: FrameAllocator): HeapSnapshot {
   const stats = heap.stats();
-  const bytes = new Uint8Array(stats.mappedBytes + stats.unmappedBytes);
-  for (let offset = 0; offset < bytes.length; offset += PAGE_SIZE) {
-    const page = bytes.subarray(offset, offset + PAGE_SIZE);
-    if (memory.translate(heap.base + offset) < 0) page.fill(0xee);
-    else memory.read(heap.base + offset, page);
+  const mapped: number[] = [];
+  for (let offset = 0; offset < stats.windowBytes; offset += PAGE_SIZE) {
+    if (memory.translate(heap.base + offset) >= 0) mapped.push(offset);
   }
+  // Each mapped page's offset (8 bytes) then its bytes: a page mapped or unmapped by a call changes the layout.
+  const bytes = new Uint8Array(mapped.length * (PAGE_SIZE + 8));
+  const offsets = new DataView(bytes.buffer);
+  mapped.forEach((offset, i) => {
+    const at = i * (PAGE_SIZE + 8);
+    offsets.setFloat64(at, offset);
+    memory.read(heap.base + offset, bytes.subarray(at + 8, at + 8 + PAGE_SIZE));
+  });
   return { bytes, stats, blocks: heap.blocks(), frames: frames.stats() };
 }
 
