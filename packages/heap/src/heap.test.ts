@@ -309,6 +309,30 @@ describe("running out of memory", () => {
     expect(memory.mappedPages).toBe(before.stats.mappedBytes / PAGE_SIZE);
   });
 
+  test("a map or frame failure injected at every point of a slab refill or a large block leaves everything as it was", () => {
+    for (const size of [100, 5000, 100_000]) {
+      for (let point = 0; point < 30; point++) {
+        for (const inject of ["map", "frame"] as const) {
+          const { heap, memory, frames } = fakeHeap({ frames: 1024 });
+          const keep = heap.kmalloc(16);
+          const before = snapshotHeap(heap, memory, frames);
+          if (inject === "map") memory.failMapAfter = point;
+          else frames.limit = point;
+          const p = heap.kmalloc(size);
+          memory.failMapAfter = Number.POSITIVE_INFINITY;
+          frames.limit = Number.POSITIVE_INFINITY;
+          if (p === 0) {
+            const after = snapshotHeap(heap, memory, frames);
+            expect(after.stats.failures).toBe(1);
+            expect(diffSnapshots(before, { ...after, stats: { ...after.stats, failures: 0 } })).toEqual([]);
+          } else expect(heap.sizeOf(p)).toBe(size);
+          expect(heap.sizeOf(keep)).toBe(16);
+          expect(heap.heapCheck().ok).toBe(true);
+        }
+      }
+    }
+  });
+
   test("a failure on a later page of a span unmaps the pages already mapped (injected)", () => {
     const { heap, memory, frames } = fakeHeap();
     const keep = heap.kmalloc(16);
