@@ -1,7 +1,8 @@
 // pnpm bench: the MMU's hot paths against the raw typed-array limit, measured side by side in one run. Each pair is
 // timed in alternating rounds (raw, MMU, raw, MMU, ...) so that load from other processes hits both alike, and the
 // medians are compared.
-//   1. random read32 over a mapped 64 MiB region through VirtualMemory vs DataView.getUint32 over a 64 MiB buffer
+//   1. random read32 over a mapped 64 MiB region through VirtualMemory vs DataView.getUint32 over a 64 MiB buffer,
+//      beside a minimal JS software TLB (bench/tlb-model.ts), then the same reads in address order
 //   2. TLB-miss page walks per second (X86Mmu.walk over random pages of the region: PDE cache warm, as on a CPU),
 //      and full four-level walks (an MMU built without the PDE cache)
 //   3. memset of 16 MiB through a virtual mapping vs Uint8Array.fill of a 16 MiB buffer
@@ -84,6 +85,8 @@ interface Row {
   readRatio: number;
   modelRead: number;
   modelRatio: number;
+  seqRead: number;
+  seqRatio: number;
   hhdmRead: number;
   hhdmRatio: number;
   walks: number;
@@ -149,6 +152,26 @@ function run(label: string, memory: PhysicalMemory, frames: FrameAllocator, data
   ]) as [number, number, number, number];
   const readRatio = roundRatio(2, 0);
   const modelRatio = roundRatio(3, 0);
+  // In address order (a driver walking a buffer or a ring): one translation serves 1,024 reads.
+  const [, seqRead] = measure(9, [
+    {
+      ops: READS,
+      body: (n) => {
+        let sum = 0;
+        for (let i = 0; i < n; i++) sum += view.getUint32((i * 4) & (REGION - 4), true);
+        return sum;
+      },
+    },
+    {
+      ops: READS,
+      body: (n) => {
+        let sum = 0;
+        for (let i = 0; i < n; i++) sum += vm.read32(base + ((i * 4) & (REGION - 4)));
+        return sum;
+      },
+    },
+  ]) as [number, number];
+  const seqRatio = roundRatio(1, 0);
   const hhdm = arch.remapPhys(dataPhys, REGION);
   // Against the raw loop, not the 4 KiB mapping: the two regions would take turns evicting each other from the L1.
   const [, hhdmRead] = measure(9, [
@@ -245,6 +268,8 @@ function run(label: string, memory: PhysicalMemory, frames: FrameAllocator, data
     readRatio,
     modelRead,
     modelRatio,
+    seqRead,
+    seqRatio,
     hhdmRead,
     hhdmRatio,
     walks,
@@ -293,6 +318,9 @@ for (const r of rows) {
   );
   console.log(
     `| ${r.label} | random read32, 64 MiB, through a minimal JS TLB model (tier 1's hit path, a walk on a miss; bench/tlb-model.ts) | - | - | ${m(r.modelRead)} | ${r.modelRatio.toFixed(2)}x | - |`,
+  );
+  console.log(
+    `| ${r.label} | read32 in address order over the same 64 MiB | - | - | ${m(r.seqRead)} | ${r.seqRatio.toFixed(2)}x | - |`,
   );
   console.log(
     `| ${r.label} | random read32, the same 64 MiB through the HHDM (1 GiB pages) | - | - | ${m(r.hhdmRead)} | ${r.hhdmRatio.toFixed(2)}x | - |`,
