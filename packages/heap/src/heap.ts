@@ -5,6 +5,7 @@ import {
   type HeapBlockInfo,
   InvalidArgumentError,
   isPowerOfTwo,
+  KERNEL_OWNER,
   KernelPanic,
   kernelOnlyOwners,
   type OwnerContext,
@@ -28,6 +29,9 @@ import { HeapSpace } from "./space.js";
 import type { HeapStatistics, OwnerUsage, SlabinfoRow } from "./stats.js";
 
 export type { HeapOptions } from "./options.js";
+
+/** The entry points, named in panics for damage found mid-call. */
+const OPERATIONS = ["kmalloc", "kfree", "krealloc", "kmallocAligned", "releaseOwner"] as const;
 
 /** Largest alignment kmallocAligned accepts: a 2 MiB large page. */
 const MAX_ALIGNMENT = 0x20_0000;
@@ -69,8 +73,10 @@ export class Heap implements HeapApi {
   private readonly guard: DebugGuard | null;
   /** Red zone bytes every block gets (debug mode). */
   private readonly redZone: number;
-  /** The entry point running, named in corruption panics. */
-  private operation = "kmalloc";
+  /** The entry point running (an index in {@link OPERATIONS}: a small integer is the cheapest store), for panics. */
+  private operation = 0;
+  /** No OwnerContext was given: every block is the kernel's, and kmalloc need not ask. */
+  private readonly kernelOnly: boolean;
 
   private liveBytes = 0;
   private liveBlocks = 0;
@@ -88,6 +94,7 @@ export class Heap implements HeapApi {
     const windowPages = checkWindow(options.window);
     this.memory = options.memory;
     this.owners = options.owners ?? kernelOnlyOwners;
+    this.kernelOnly = options.owners === undefined;
     this.debug = options.debug ?? false;
     this.redZone = this.debug ? RED_ZONE : 0;
     this.base = options.window.base;
@@ -116,7 +123,7 @@ export class Heap implements HeapApi {
       owners: this.owners,
       format,
       top: () => this.space.top * PAGE,
-      operation: () => this.operation,
+      operation: () => OPERATIONS[this.operation]!,
     });
     const scanner = new PatternScanner(this.memory);
     this.guard = this.debug ? new DebugGuard(this.memory, this.base, this.classes, this.slabs, scanner, damage) : null;
@@ -137,7 +144,7 @@ export class Heap implements HeapApi {
    */
   kmalloc(size: number): VirtAddr {
     if (!(Number.isInteger(size) && size >= 0)) throw badSize("size", size);
-    this.operation = "kmalloc";
+    this.operation = 0;
     return this.allocate(size, this.currentOwner());
   }
 
@@ -150,7 +157,7 @@ export class Heap implements HeapApi {
    */
   kfree(pointer: VirtAddr): void {
     if (pointer === 0) return;
-    this.operation = "kfree";
+    this.operation = 1;
     const user = pointer - this.base;
     if (!(user >>> 0 === user && (user & 15) === 0 && user < this.space.top * PAGE && this.shadow.isLive(user))) {
       this.panics.badPointer(pointer, "kfree");
@@ -177,7 +184,7 @@ export class Heap implements HeapApi {
    */
   krealloc(pointer: VirtAddr, size: number): VirtAddr {
     if (!(Number.isInteger(size) && size >= 0)) throw badSize("size", size);
-    this.operation = "krealloc";
+    this.operation = 2;
     if (pointer === 0) return this.allocate(size, this.currentOwner());
     const block = this.liveBlock(pointer, "krealloc");
     if (size === 0) {
@@ -230,7 +237,7 @@ export class Heap implements HeapApi {
     if (this.base % alignment !== 0) {
       throw new InvalidArgumentError("alignment", alignment, "larger than the heap window's own alignment");
     }
-    this.operation = "kmallocAligned";
+    this.operation = 3;
     if (alignment <= HEADER_SIZE) return this.allocate(size, this.currentOwner());
     return this.allocateLarge(size, this.currentOwner(), Math.max(1, alignment / PAGE));
   }
@@ -286,7 +293,7 @@ export class Heap implements HeapApi {
    */
   releaseOwner(owner: OwnerId): HeapBlockInfo[] {
     checkInteger("owner", owner, 0, 0x7fff_ffff);
-    this.operation = "releaseOwner";
+    this.operation = 4;
     const mine: BlockFacts[] = [];
     this.shadow.forEachLive(this.space.top * PAGE, (user) => {
       const block = this.checked(this.inspector.at(user), "releaseOwner");
@@ -348,7 +355,7 @@ export class Heap implements HeapApi {
 
   /** A block of whole pages at a multiple of `align` pages. */
   private allocateLarge(size: number, owner: OwnerId, align: number): VirtAddr {
-    if (size > this.capacity) return this.fail();
+    if (size >= this.capacity) return this.fail(); // also keeps the size within its 32-bit header word
     const page = this.large.allocate(size, this.redZone, align, owner);
     if (page < 0) return this.fail();
     this.counted(size);
@@ -449,6 +456,7 @@ export class Heap implements HeapApi {
   }
 
   private currentOwner(): OwnerId {
+    if (this.kernelOnly) return KERNEL_OWNER;
     const owner = this.owners.current();
     if ((owner | 0) !== owner || owner < 0) {
       throw new InvalidArgumentError("owners.current()", owner, "an owner id must be an integer in [0, 2^31)");
