@@ -152,6 +152,7 @@ class Checker {
     const { memory, base, classes, shadow, guard } = this.context;
     const pages = classes.pages[c]!;
     const slot = classes.slot[c]!;
+    if (!this.mapped(first, pages, `the ${classes.name(c)} slab at ${this.format(first * PAGE)}`)) return;
     const bytes = new Uint8Array(pages * PAGE);
     memory.read(base + first * PAGE, bytes);
     const view = new DataView(bytes.buffer);
@@ -252,8 +253,17 @@ class Checker {
   private largeBlocks(): void {
     const { large, redZone, guard, inspector, shadow, memory, base } = this.context;
     for (const page of large.spans.keys()) {
-      const block = inspector.at(page * PAGE);
       const mapped = large.mapped(page);
+      if (!this.mapped(page, mapped, `the large block at ${this.format(page * PAGE)}`)) continue;
+      const reserved = large.spans.get(page)!.reserved;
+      if (mapped < reserved && memory.translate(base + (page + mapped) * PAGE) >= 0) {
+        this.report(
+          "structure",
+          (page + mapped) * PAGE,
+          `the page after the large block at ${this.format(page * PAGE)} is mapped`,
+        );
+      }
+      const block = inspector.at(page * PAGE);
       if (!block.intact || mapped !== pagesFor(block.size, redZone) || !shadow.isLive(page * PAGE)) {
         this.report("header", page * PAGE, `the header of ${this.context.describe(block)} was overwritten`);
         continue;
@@ -286,6 +296,18 @@ class Checker {
           `${this.liveBytes} bytes and the shadow ${bits}`,
       );
     }
+  }
+
+  /** Whether pages `[first, first + pages)` are all mapped; reports the first that is not. */
+  private mapped(first: number, pages: number, what: string): boolean {
+    const { memory, base } = this.context;
+    for (let page = first; page < first + pages; page++) {
+      if (memory.translate(base + page * PAGE) < 0) {
+        this.report("structure", page * PAGE, `page ${page - first} of ${what} is not mapped`);
+        return false;
+      }
+    }
+    return true;
   }
 
   private descriptor(page: number): Uint32Array {

@@ -87,4 +87,17 @@ describe("the allocator's structure is bytes in simulated RAM", () => {
       for (let i = 0; i < 10; i++) heap.kmalloc(100);
     }).toThrow(/Heap corruption detected/);
   });
+
+  test("heapCheck checks slabs and large blocks against the mappings: a page unmapped behind the heap's back is reported, not read", () => {
+    const { heap, arch } = realHeap();
+    const p = heap.kmalloc(100);
+    const big = heap.kmalloc(40_000);
+    arch.memory.unmap(p - ((p - heap.base) % PAGE), PAGE);
+    arch.memory.unmap(big + 3 * PAGE, PAGE);
+    const messages = heap.heapCheck().problems.map((problem) => problem.message);
+    expect(messages).toContainEqual(
+      expect.stringMatching(/page 0 of the kmalloc-112 slab at 0x[0-9A-F]+ is not mapped/),
+    );
+    expect(messages).toContainEqual(expect.stringMatching(/page 3 of the large block at 0x[0-9A-F]+ is not mapped/));
+  });
 });
