@@ -37,7 +37,11 @@ describe.each(["kfree", "krealloc"] as const)("%s of a pointer that is not a liv
     );
     // A slab's tail, past its last object: kmalloc-208 has 18 slots of 224 bytes in one page (4,032 bytes).
     const slab = fixture.live[1]! - 16 - ((fixture.live[1]! - 16 - heap.base) % 4096);
-    expectPanicAndNoChange(fixture, run(fixture, slab + 4048), /Invalid free detected: not a block of this heap/);
+    expectPanicAndNoChange(
+      fixture,
+      run(fixture, slab + 4048),
+      /Invalid free detected: points into the unused tail of a kmalloc-208 slab/,
+    );
   });
 
   test(`${call} of an interior pointer panics, names the block it points into and changes nothing`, () => {
@@ -181,4 +185,18 @@ test("the heap keeps working after a refused free", () => {
   for (const p of fixture.live) heap.kfree(p);
   expect(heap.stats().liveBlocks).toBe(0);
   expect(heap.heapCheck().ok).toBe(true);
+});
+
+test("a double free after the heap gave everything back is still refused, as a pointer into pages no longer there", () => {
+  const fixture = realHeap();
+  const { heap, arch } = fixture;
+  const p = heap.kmalloc(100);
+  heap.kfree(p);
+  expect(heap.stats().mappedBytes).toBe(4096);
+  expect(arch.memory.translate(p)).toBe(-1);
+  expectPanicAndNoChange(
+    fixture,
+    () => heap.kfree(p),
+    /Invalid free detected: .*freed before its pages were given back/,
+  );
 });

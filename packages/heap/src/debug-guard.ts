@@ -1,7 +1,8 @@
 import type { VirtAddr, VirtualMemory } from "@ksim/core";
 import type { SizeClasses } from "./classes.js";
-import { type PatternScanner, Poison, QUARANTINE_OBJECTS, Quarantine } from "./debug.js";
+import { type PatternScanner, Poison } from "./debug.js";
 import { CONTROL_ROW, HEADER_SIZE } from "./layout.js";
+import { QUARANTINE_OBJECTS, Quarantine } from "./quarantine.js";
 import type { DamageHandler, Slabs } from "./slabs.js";
 
 /**

@@ -1,6 +1,7 @@
 import { KernelPanic } from "@ksim/core";
 import { describe, expect, test } from "vitest";
-import { Poison, QUARANTINE_OBJECTS } from "./debug.js";
+import { Poison } from "./debug.js";
+import { QUARANTINE_OBJECTS } from "./quarantine.js";
 import { realHeap } from "./testing/real-stack.js";
 import { diffSnapshots, snapshotHeap } from "./testing/snapshot.js";
 

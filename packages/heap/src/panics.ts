@@ -2,7 +2,7 @@ import { InvalidArgumentError, KernelPanic, type OwnerContext, type VirtAddr } f
 import type { SizeClasses } from "./classes.js";
 import type { BlockFacts, Inspector } from "./inspect.js";
 import { CONTROL_ROW, DESCRIPTORS, freeWord, PAGE, QUARANTINE_TAG } from "./layout.js";
-import type { HeapShadow } from "./shadow.js";
+import { type HeapShadow, LARGE_KIND } from "./shadow.js";
 
 const MODULE = "heap";
 
@@ -111,7 +111,16 @@ export class HeapPanics {
     if (inspector.wasLarge(offset))
       return `Multiple free detected: the large block at ${format(pointer)} was already freed`;
     const block = inspector.containing(offset);
-    if (block === null) return "Invalid free detected: not a block of this heap (no slab or large block is there)";
+    if (block === null) {
+      const kind = shadow.kinds[Math.floor(offset / PAGE)]!;
+      if (kind !== 0 && kind !== LARGE_KIND) {
+        return `Invalid free detected: points into the unused tail of a ${this.context.classes.name(kind - 1)} slab, never a block`;
+      }
+      return (
+        "Invalid free detected: not a block of this heap (no slab or large block is there now: a wild pointer, " +
+        "or a block freed before its pages were given back)"
+      );
+    }
     if (block.user === offset) {
       const freed = block.tag === freeWord(block.c) || block.tag >>> 16 === QUARANTINE_TAG;
       if (freed && !shadow.isLive(offset))
