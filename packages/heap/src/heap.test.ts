@@ -376,6 +376,15 @@ describe("footprint", () => {
     expect(heap.heapCheck().ok).toBe(true);
   });
 
+  test("large blocks of ever new sizes reuse each other's virtual room: the used window stays bounded", () => {
+    const { heap } = realHeap();
+    const start = heap.stats().windowBytes;
+    for (let kib = 33; kib < 600; kib += 3) heap.kfree(heap.kmalloc(kib * 1024));
+    // Rooms are powers of two of pages (16 to 512 here): each size class of room is taken once.
+    expect(heap.stats().windowBytes - start).toBeLessThanOrEqual((16 + 32 + 64 + 128 + 256 + 512) * PAGE_SIZE);
+    expect(heap.stats().mappedBytes).toBe(PAGE_SIZE);
+  });
+
   test("empty slabs go back once they pass 1/16 of the mapped bytes and 256 KiB; a few stay for reuse", () => {
     const { heap, frames } = realHeap();
     const keep = heap.kmalloc(16);

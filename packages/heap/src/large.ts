@@ -16,9 +16,9 @@ export interface LargeHeader {
 
 /**
  * Large blocks (above 32 KiB, or aligned beyond 16 bytes): whole pages with a page-aligned pointer; the header is the
- * first page's descriptor, so the block's pages hold only its bytes. Each block reserves twice its pages of virtual
- * room (at least 16), mapped only as far as needed, so krealloc grows it in place by mapping the pages after it and
- * shrinks it by unmapping its tail.
+ * first page's descriptor, so the block's pages hold only its bytes. Each block reserves virtual room for twice its
+ * pages rounded up to a power of two (at least 16), mapped only as far as needed, so krealloc grows it in place by
+ * mapping the pages after it and shrinks it by unmapping its tail.
  */
 export class LargeBlocks {
   /** Live large blocks: first page -> {reserved pages, alignment in pages}. */
@@ -41,7 +41,8 @@ export class LargeBlocks {
    */
   allocate(size: number, slack: number, align: number, owner: number): number {
     const pages = pagesFor(size, slack);
-    const reserved = Math.max(MIN_RESERVE, 2 * pages);
+    // A power of two, so that freed rooms are reused by blocks of other sizes and the used window stays bounded.
+    const reserved = Math.max(MIN_RESERVE, 2 ** Math.ceil(Math.log2(2 * pages)));
     const page = this.space.take(pages, reserved, align);
     if (page < 0) return -1;
     this.spans.set(page, { reserved, align });
