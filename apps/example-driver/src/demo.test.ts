@@ -19,6 +19,10 @@ describe("the demo boot", () => {
     expect(runHeapDemo(system, log).badFreeRefused).toBe(true);
     expect(system.heap.stats().liveBlocks).toBe(0);
     expect(log.lines.some((line) => line.includes("MEMORY_MANAGEMENT_ERROR"))).toBe(true);
+    // The slabinfo printed while the blocks were live: kcalloc(16, 32) in kmalloc-512, krealloc's 5000 in kmalloc-5k.
+    const text = log.lines.join("\n");
+    expect(text).toMatch(/^kmalloc-512 +1 /m);
+    expect(text).toMatch(/^kmalloc-5k +1 /m);
   });
 
   it("runs the DMA scenario: CPU and device see each other's writes, and free returns the frames", () => {

@@ -1,6 +1,7 @@
 import { formatCanonical48, formatHex, KernelPanic, PageFault } from "@ksim/core";
+import { formatSlabinfo } from "@ksim/heap";
 import type { BootedSystem } from "./boot.js";
-import { type BootLog, DEBUG, ERR, INFO } from "./log.js";
+import { type BootLog, DEBUG, ERR, INFO, NOHEADER } from "./log.js";
 
 const MiB = 2 ** 20;
 
@@ -12,6 +13,8 @@ export function runHeapDemo({ heap }: BootedSystem, log: BootLog): { readonly ba
   log.print(DEBUG, "heap", `kmalloc(100) = ${formatCanonical48(p)}, kcalloc(16, 32) = ${formatCanonical48(table)}`);
   const grown = heap.krealloc(p, 5000);
   log.print(DEBUG, "heap", `krealloc(p, 5000) = ${formatCanonical48(grown)}`);
+  log.print(INFO, "heap", "Caches in use (/proc/slabinfo):");
+  log.print(NOHEADER, "", formatSlabinfo(heap.slabinfo().filter((row) => row.slabs > 0)));
   try {
     heap.kfree(grown + 8);
   } catch (error) {
