@@ -105,6 +105,9 @@ describe("malloc semantics", () => {
     const bytes = new Uint8Array(100);
     arch.memory.read(small, bytes);
     expect(bytes.every((x) => x === 0x42)).toBe(true);
+    // The smallest class has nowhere smaller to go.
+    const tiny = heap.kmalloc(16);
+    expect(heap.krealloc(tiny, 1)).toBe(tiny);
     const big = heap.krealloc(small, 2000);
     expect(big).not.toBe(small);
     arch.memory.read(big, bytes);

@@ -175,9 +175,9 @@ export class Heap implements HeapApi {
 
   /**
    * Resizes a block, keeping its contents up to the smaller size. In place when it can: a slab block stays in its
-   * slot while the new size fits it and fills more than half of it; a large block grows into its reserved room
-   * (pages mapped after it) and shrinks by unmapping its tail. Else it allocates, copies and frees. krealloc(0, n) is
-   * kmalloc(n); krealloc(p, 0) frees p and returns 0. The block keeps its owner.
+   * slot while the new size fits it and fills more than half of it (or has no smaller class to go to); a large block
+   * grows into its reserved room (pages mapped after it) and shrinks by unmapping its tail. Else it allocates, copies
+   * and frees. krealloc(0, n) is kmalloc(n); krealloc(p, 0) frees p and returns 0. The block keeps its owner.
    * @returns the new pointer, or 0 when memory runs out (then `pointer` stays valid and unchanged).
    * @throws KernelPanic(MEMORY_MANAGEMENT_ERROR) for a pointer kfree would refuse; nothing changes.
    * @throws InvalidArgumentError when an argument is not a non-negative integer.
@@ -201,7 +201,8 @@ export class Heap implements HeapApi {
 
   /**
    * Allocates `count * size` zeroed bytes.
-   * @returns the pointer, or 0 when `count * size` overflows (exceeds 2^53 - 1, far beyond any heap) or memory runs out.
+   * @returns the pointer, or 0 when `count * size` overflows (exceeds 2^53 - 1, far beyond any heap) or memory runs
+   *   out.
    * @throws InvalidArgumentError when an argument is not a non-negative integer.
    */
   kcalloc(count: number, size: number): VirtAddr {
@@ -368,7 +369,8 @@ export class Heap implements HeapApi {
   private resizeInPlace(block: BlockFacts, size: number): boolean {
     const need = size + this.redZone;
     if (block.c >= 0) {
-      if (need > block.capacity || need * 2 <= block.capacity) return false;
+      // A block shrunk to half its slot or less moves to a smaller class (if there is one).
+      if (need > block.capacity || (need * 2 <= block.capacity && this.classes.of(need) !== block.c)) return false;
       const at = this.base + block.header;
       this.memory.write32(at + SIZE, size);
       this.memory.write32(at + LINK, sealOf(size, block.owner, block.header));
