@@ -423,13 +423,7 @@ export class Heap implements HeapApi {
   /** With no live block left, every slab goes back (after the quarantine): the heap returns to its first page. */
   private releaseEverything(): void {
     this.guard?.releaseAll();
-    const heads: number[][] = Array.from({ length: this.classes.count }, () => []);
-    const kinds = this.shadow.kinds;
-    for (let page = this.space.firstData; page < this.space.top; page++) {
-      const kind = kinds[page]!;
-      if (kind !== 0 && kind !== LARGE_KIND && page % this.classes.pages[kind - 1]! === 0) heads[kind - 1]!.push(page);
-    }
-    for (let c = 0; c < this.classes.count; c++) if (heads[c]!.length > 0) this.slabs.releaseAll(c, heads[c]!);
+    this.slabs.releaseEverySlab();
   }
 
   // --- validation -------------------------------------------------------------------------------------------------

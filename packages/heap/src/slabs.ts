@@ -16,7 +16,7 @@ import {
   slabWord,
   TAG,
 } from "./layout.js";
-import type { HeapShadow } from "./shadow.js";
+import { type HeapShadow, LARGE_KIND } from "./shadow.js";
 import type { HeapSpace } from "./space.js";
 
 /** Where the slab code found damage: the offset of the header, descriptor or control row it read, and what. */
@@ -283,10 +283,20 @@ export class Slabs {
     this.emptyBytes = 0;
   }
 
-  /** Gives back every slab of class `c` (all must be empty: the heap has no live block). */
-  releaseAll(c: number, heads: number[]): void {
-    for (const head of this.empties[c]!.splice(0)) this.queued[head] = 0;
-    this.sweep(c, heads);
+  /** Gives back every slab (all must be empty: the heap has no live block); the sweeps check that they are. */
+  releaseEverySlab(): void {
+    const heads: number[][] = Array.from({ length: this.classes.count }, () => []);
+    const kinds = this.shadow.kinds;
+    for (let page = this.space.firstData; page < this.space.top; page++) {
+      const kind = kinds[page]!;
+      if (kind !== 0 && kind !== LARGE_KIND && page % this.classes.pages[kind - 1]! === 0) heads[kind - 1]!.push(page);
+    }
+    for (let c = 0; c < this.classes.count; c++) {
+      if (heads[c]!.length === 0) continue;
+      for (const head of this.empties[c]!.splice(0)) this.queued[head] = 0;
+      this.sweep(c, heads[c]!);
+    }
+    this.emptyBytes = 0;
   }
 
   /**
