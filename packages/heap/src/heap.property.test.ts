@@ -157,6 +157,14 @@ function runModel(
   expect(end.liveBlocks).toBe(0);
   expect(end.liveBytes).toBe(0);
   expect(end.mappedBytes).toBe(initialMapped);
+  expect(end).toMatchObject({
+    slabBytes: 0,
+    largeBytes: 0,
+    descriptorBytes: 0,
+    emptySlabBytes: 0,
+    freeObjects: 0,
+    quarantinedObjects: 0,
+  });
   expect(heap.heapCheck()).toMatchObject({ ok: true, liveBlocks: 0, freeObjects: 0, slabs: 0, largeBlocks: 0 });
   // Data frames all come back; the real arch keeps page tables it made for the heap window (at most a few).
   expect(frames.stats().usedFrames - initialFrames).toBeLessThanOrEqual(4);
