@@ -187,7 +187,7 @@ test("the heap keeps working after a refused free", () => {
   expect(heap.heapCheck().ok).toBe(true);
 });
 
-test("a double free after the heap gave everything back is still refused, as a pointer into pages no longer there", () => {
+test("a double free after the heap gave everything back is still named a multiple free, and changes nothing", () => {
   const fixture = realHeap();
   const { heap, arch } = fixture;
   const p = heap.kmalloc(100);
@@ -197,6 +197,26 @@ test("a double free after the heap gave everything back is still refused, as a p
   expectPanicAndNoChange(
     fixture,
     () => heap.kfree(p),
-    /Invalid free detected: .*freed before its pages were given back/,
+    /Multiple free detected: the block at 0x[0-9A-F]+ was already freed \(its slab has since gone back/,
   );
+  // A pointer elsewhere in those pages never was a block: a wild pointer, not a multiple free.
+  expectPanicAndNoChange(fixture, () => heap.kfree(p + 128), /Invalid free detected: not a block of this heap/);
+});
+
+test("a free of a slot no block has had yet is an invalid free, not a multiple free, and changes nothing", () => {
+  const fixture = busyHeap();
+  const { heap } = fixture;
+  // kmalloc-208's slab holds 18 slots of 224 bytes; live[1] (200 bytes) took the first, the next 17 never served.
+  const never = fixture.live[1]! + 224 * 5;
+  expect(() => heap.sizeOf(never)).toThrow(KernelPanic);
+  expectPanicAndNoChange(
+    fixture,
+    () => heap.kfree(never),
+    /Invalid free detected: points to a free slot of kmalloc-208 that no block has had yet/,
+  );
+  // Once a block had that slot and was freed, a second free is a multiple free.
+  const taken: number[] = [];
+  while (!taken.includes(never)) taken.push(heap.kmalloc(200));
+  heap.kfree(never);
+  expectPanicAndNoChange(fixture, () => heap.kfree(never), /Multiple free detected/);
 });

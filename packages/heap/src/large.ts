@@ -47,6 +47,7 @@ export class LargeBlocks {
     if (page < 0) return -1;
     this.spans.set(page, { reserved, align });
     this.shadow.setKind(page, pages, LARGE_KIND);
+    this.shadow.forgetGiven(page, pages);
     this.mappedPages += pages;
     this.writeHeader(page, size, owner);
     this.shadow.setLive(page * PAGE);

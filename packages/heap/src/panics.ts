@@ -116,15 +116,18 @@ export class HeapPanics {
       if (kind !== 0 && kind !== LARGE_KIND) {
         return `Invalid free detected: points into the unused tail of a ${this.context.classes.name(kind - 1)} slab, never a block`;
       }
-      return (
-        "Invalid free detected: not a block of this heap (no slab or large block is there now: a wild pointer, " +
-        "or a block freed before its pages were given back)"
-      );
+      if (shadow.wasGiven(offset)) {
+        return `Multiple free detected: the block at ${format(pointer)} was already freed (its slab has since gone back to the frame allocator)`;
+      }
+      return "Invalid free detected: not a block of this heap (no slab or large block is there, and none was)";
     }
     if (block.user === offset) {
       const freed = block.tag === freeWord(block.c) || block.tag >>> 16 === QUARANTINE_TAG;
-      if (freed && !shadow.isLive(offset))
-        return `Multiple free detected: the block at ${format(pointer)} was already freed`;
+      if (freed && !shadow.isLive(offset)) {
+        return shadow.wasGiven(offset)
+          ? `Multiple free detected: the block at ${format(pointer)} was already freed`
+          : `Invalid free detected: points to a free slot of ${this.context.classes.name(block.c)} that no block has had yet`;
+      }
     }
     if (shadow.isLive(block.user)) {
       return `Invalid free detected: points inside ${this.describe(block)}, not at its start`;

@@ -2,6 +2,9 @@
  * The heap's out-of-band state, like KASAN's shadow memory, in JavaScript typed arrays a driver cannot reach:
  *
  * - `live`: one bit per 16-byte granule of the used window, set where a live block's user pointer is;
+ * - `given`: the same, set where a block was handed out since its slab was made, and kept when the block is freed
+ *   and when its slab goes back to the frame allocator, so that a second free is named "Multiple free" and a free
+ *   of a slot no block ever had is named "Invalid free";
  * - `kinds`: one byte per page of the window: 0 for a page that is neither a slab's nor a large block's, `c + 1`
  *   for a page of a slab of class `c`, {@link LARGE_KIND} for a page of a large block.
  *
@@ -14,6 +17,8 @@
 export class HeapShadow {
   /** Live-start bits, 32 granules (512 bytes of window) per word. */
   live = new Uint32Array(4096 * 8);
+  /** Handed-out bits, laid out as `live`. */
+  given = new Uint32Array(4096 * 8);
   /** Page kinds, one byte per window page. */
   kinds = new Uint8Array(4096);
 
@@ -28,6 +33,9 @@ export class HeapShadow {
       const live = new Uint32Array(length * 8);
       live.set(this.live);
       this.live = live;
+      const given = new Uint32Array(length * 8);
+      given.set(this.given);
+      this.given = given;
     }
   }
 
@@ -36,8 +44,21 @@ export class HeapShadow {
     return ((this.live[offset >>> 9]! >>> ((offset >>> 4) & 31)) & 1) !== 0;
   }
 
+  /** Marks a block handed out at `offset`: live, and remembered as given. */
   setLive(offset: number): void {
-    this.live[offset >>> 9]! |= 1 << ((offset >>> 4) & 31);
+    const bit = 1 << ((offset >>> 4) & 31);
+    this.live[offset >>> 9]! |= bit;
+    this.given[offset >>> 9]! |= bit;
+  }
+
+  /** Whether a block was handed out at `offset` since the slab or large block there was made. */
+  wasGiven(offset: number): boolean {
+    return ((this.given[offset >>> 9]! >>> ((offset >>> 4) & 31)) & 1) !== 0;
+  }
+
+  /** Forgets the handed-out history of pages `[page, page + count)` (new slab or large block there). */
+  forgetGiven(page: number, count: number): void {
+    this.given.fill(0, page * 8, (page + count) * 8);
   }
 
   clearLive(offset: number): void {

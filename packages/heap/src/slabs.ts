@@ -239,6 +239,7 @@ export class Slabs {
     memory.write32(base + c * CONTROL_ROW, first);
     memory.write32(base + descriptorOf(page), slabWord(c, 0));
     this.shadow.setKind(page, pages, c + 1);
+    this.shadow.forgetGiven(page, pages);
     this.listed[c]! += count;
     this.slabs[c]!++;
     return true;
