@@ -197,7 +197,7 @@ test("a double free after the heap gave everything back is still named a multipl
   expectPanicAndNoChange(
     fixture,
     () => heap.kfree(p),
-    /Multiple free detected: the block at 0x[0-9A-F]+ was already freed \(its slab has since gone back/,
+    /Multiple free detected: the block at 0x[0-9A-F]+ was already freed \(its memory has since gone back/,
   );
   // A pointer elsewhere in those pages never was a block: a wild pointer, not a multiple free.
   expectPanicAndNoChange(fixture, () => heap.kfree(p + 128), /Invalid free detected: not a block of this heap/);

@@ -106,10 +106,14 @@ export class HeapPanics {
     const offset = pointer - base;
     if (offset < PAGE) return "Invalid free detected: points into the heap's control page (its free-list heads)";
     if (offset < inspector.firstData * PAGE) return "Invalid free detected: points into the heap's page descriptors";
-    if (offset >= top())
-      return `Invalid free detected: not a block of this heap (above its used window ${format(base + top())})`;
     if (inspector.wasLarge(offset))
       return `Multiple free detected: the large block at ${format(pointer)} was already freed`;
+    if (offset >= top()) {
+      if (shadow.wasGiven(offset)) {
+        return `Multiple free detected: the block at ${format(pointer)} was already freed (its memory has since gone back to the frame allocator)`;
+      }
+      return `Invalid free detected: not a block of this heap (above its used window ${format(base + top())})`;
+    }
     const block = inspector.containing(offset);
     if (block === null) {
       const kind = shadow.kinds[Math.floor(offset / PAGE)]!;
@@ -117,7 +121,7 @@ export class HeapPanics {
         return `Invalid free detected: points into the unused tail of a ${this.context.classes.name(kind - 1)} slab, never a block`;
       }
       if (shadow.wasGiven(offset)) {
-        return `Multiple free detected: the block at ${format(pointer)} was already freed (its slab has since gone back to the frame allocator)`;
+        return `Multiple free detected: the block at ${format(pointer)} was already freed (its memory has since gone back to the frame allocator)`;
       }
       return "Invalid free detected: not a block of this heap (no slab or large block is there, and none was)";
     }

@@ -1,6 +1,7 @@
 import type { FrameAllocator, PhysAddr, Protection, VirtAddr, VirtualMemory } from "@ksim/core";
 import { DESCRIPTORS, firstDataPage, PAGE, PAGES_PER_DESCRIPTOR_PAGE } from "./layout.js";
 import type { HeapShadow } from "./shadow.js";
+import { VirtualRanges } from "./virtual-ranges.js";
 
 /** How the heap maps its pages: kernel data, writable, never executable, global (the same in every address space). */
 export const HEAP_PROTECTION: Protection = Object.freeze({
@@ -11,8 +12,8 @@ export const HEAP_PROTECTION: Protection = Object.freeze({
 });
 
 /**
- * The heap's window, page by page: which virtual pages slabs and large spans use (a bump pointer plus spans given
- * back, reused by page count and alignment), and which are backed by frames. Mapping a data page first maps the
+ * The heap's window, page by page: which virtual pages slabs and large spans use ({@link VirtualRanges}: a bump
+ * pointer and the merged free runs below it), and which are backed by frames. Mapping a data page first maps the
  * descriptor page that describes it (zeroed); a descriptor page goes back when the last page it describes does.
  * Every change is all or nothing: a failed map gives back what it took.
  */
@@ -21,16 +22,14 @@ export class HeapSpace {
   readonly firstData: number;
   /** Pages of the window the heap may use. */
   readonly windowPages: number;
-  /** One past the highest page handed out so far: the used window. */
-  top: number;
   /** Frames mapped now (control page, descriptor pages, data pages) and at most. */
   mappedPages = 0;
   peakMappedPages = 0;
   /** Of those, descriptor pages. */
   descriptorPages = 0;
 
-  /** Spans given back, by {@link spanKey}. */
-  private readonly spans = new Map<number, number[]>();
+  /** Virtual pages in use and free below the top. */
+  private readonly ranges: VirtualRanges;
   /** Mapped data pages each descriptor page describes. */
   private descriptorUse: Int32Array;
   private readonly frames: PhysAddr[] = [];
@@ -44,45 +43,43 @@ export class HeapSpace {
   ) {
     this.windowPages = windowPages;
     this.firstData = firstDataPage(windowPages);
-    this.top = this.firstData;
+    this.ranges = new VirtualRanges(this.firstData, windowPages);
     this.descriptorUse = new Int32Array(this.firstData);
-    shadow.grow(this.top);
+    shadow.grow(this.firstData);
+  }
+
+  /** One past the highest page in use: the used window. */
+  get top(): number {
+    return this.ranges.top;
+  }
+
+  /** How many free runs lie below the top (a measure of the window's fragmentation). */
+  get freeRuns(): number {
+    return this.ranges.freeRuns;
   }
 
   /**
-   * A run of `pages` virtual pages starting at a multiple of `align` pages (recycled or fresh), not mapped yet; -1
-   * when the window is full.
-   */
-  takeVirtual(pages: number, align: number): number {
-    const list = this.spans.get(spanKey(pages, align));
-    if (list !== undefined && list.length > 0) return list.pop()!;
-    const page = Math.ceil(this.top / align) * align;
-    if (page + pages > this.windowPages) return -1;
-    this.top = page + pages;
-    this.shadow.grow(this.top);
-    return page;
-  }
-
-  /**
-   * A run of `reserve` virtual pages at a multiple of `align` pages whose first `pages` are mapped with fresh frames;
-   * -1 (nothing changed, the used window included) when the window or frames run out.
+   * A run of `reserve` virtual pages at a multiple of `align` pages (any positive integer) whose first `pages` are
+   * mapped with fresh frames; -1 (nothing changed, the used window and its free runs included) when the window or
+   * frames run out.
    */
   take(pages: number, reserve: number, align: number): number {
-    const top = this.top;
-    const page = this.takeVirtual(reserve, align);
+    const page = this.ranges.take(reserve, align);
     if (page < 0) return -1;
-    if (this.map(page, pages)) return page;
-    if (this.top === page + reserve) this.top = top;
-    else this.giveVirtual(page, reserve, align);
+    if (this.map(page, pages)) {
+      this.shadow.grow(this.top);
+      return page;
+    }
+    this.ranges.give(page, reserve);
     return -1;
   }
 
-  /** Gives back a run {@link takeVirtual} returned (its pages must be unmapped). */
-  giveVirtual(page: number, pages: number, align: number): void {
-    const key = spanKey(pages, align);
-    const list = this.spans.get(key);
-    if (list === undefined) this.spans.set(key, [page]);
-    else list.push(page);
+  /**
+   * Gives back a run {@link take} returned (its pages must be unmapped). `align` is the alignment it was taken with:
+   * unused, since the free runs serve any alignment, and kept so that callers say what they took.
+   */
+  giveVirtual(page: number, pages: number, _align: number): void {
+    this.ranges.give(page, pages);
   }
 
   /** Maps fresh frames at pages `[page, page + pages)` (and their descriptor pages). False, nothing changed, when out. */
@@ -190,9 +187,4 @@ function countIn(d: number, page: number, pages: number): number {
   const from = Math.max(page, d * PAGES_PER_DESCRIPTOR_PAGE);
   const to = Math.min(page + pages, (d + 1) * PAGES_PER_DESCRIPTOR_PAGE);
   return to - from;
-}
-
-/** Free spans are reused only by requests of the same page count and alignment (slabs are aligned to their size). */
-function spanKey(pages: number, align: number): number {
-  return pages * 1024 + align;
 }
