@@ -25,12 +25,21 @@ describe("parseTrace", () => {
     expect(trace.maxId).toBe(5);
   });
 
-  test.each(["x 1 2", "m 1", "m 1 2 3", "f", "m -1 4", "c 1 2 1.5", "m one 4"])(
-    "refuses the line %j, naming it",
-    (line) => {
-      expect(() => parseTrace(`m 1 1\n${line}\n`)).toThrow(/heap trace line 2/);
-    },
-  );
+  test.each([
+    "x 1 2",
+    "m 1",
+    "m 1 2 3",
+    "f",
+    "m -1 4",
+    "c 1 2 1.5",
+    "m one 4",
+    "constructor 1 2 3",
+    "toString 7 8",
+    "m 4294967297 16",
+    "r 1 2147483648 8",
+  ])("refuses the line %j, naming it", (line) => {
+    expect(() => parseTrace(`m 1 1\n${line}\n`)).toThrow(/heap trace line 2/);
+  });
 
   test("tracePeaks follows reallocs and frees, and a prefix is a prefix", () => {
     const trace = parseTrace("m 1 100\nc 2 10 10\nr 1 3 300\nf 2\nm 2 50\nr 3 0 0\n");

@@ -37,17 +37,21 @@ export type TraceTarget = Pick<HeapApi, "kmalloc" | "kfree" | "krealloc" | "kcal
   kmallocAligned?(size: number, alignment: number): VirtAddr;
 };
 
-const CODES: Record<string, TraceOpCode> = {
-  m: TraceOp.Malloc,
-  c: TraceOp.Calloc,
-  r: TraceOp.Realloc,
-  a: TraceOp.Aligned,
-  f: TraceOp.Free,
-};
+// A Map, not an object literal: `constructor` or `toString` must not parse as an operation.
+const CODES: ReadonlyMap<string, TraceOpCode> = new Map([
+  ["m", TraceOp.Malloc],
+  ["c", TraceOp.Calloc],
+  ["r", TraceOp.Realloc],
+  ["a", TraceOp.Aligned],
+  ["f", TraceOp.Free],
+]);
+/** Largest block ID a trace may use: IDs are stored as 32-bit integers. */
+const MAX_ID = 0x7fff_ffff;
 
 /**
  * Parses a trace's text (already gunzipped).
- * @throws SyntaxError naming the line for a malformed line.
+ * @throws SyntaxError naming the line for a malformed line (an unknown operation, a wrong count of fields, a field
+ *   that is not a non-negative integer, a block ID above 2^31 - 1).
  */
 export function parseTrace(text: string): HeapTrace {
   const lines = text.split("\n");
@@ -61,11 +65,14 @@ export function parseTrace(text: string): HeapTrace {
     const line = lines[i]!.trim();
     if (line === "" || line.startsWith("#")) continue;
     const fields = line.split(/\s+/);
-    const op = CODES[fields[0]!];
+    const op = CODES.get(fields[0]!);
     const numbers = fields.slice(1).map(Number);
     const arity = op === TraceOp.Free ? 1 : op === TraceOp.Malloc ? 2 : 3;
     if (op === undefined || numbers.length !== arity || !numbers.every((n) => Number.isSafeInteger(n) && n >= 0)) {
       throw new SyntaxError(`heap trace line ${i + 1}: cannot parse ${JSON.stringify(line)}`);
+    }
+    if (numbers[0]! > MAX_ID || (op === TraceOp.Realloc && numbers[1]! > MAX_ID)) {
+      throw new SyntaxError(`heap trace line ${i + 1}: a block ID above ${MAX_ID} in ${JSON.stringify(line)}`);
     }
     ops[length] = op;
     ids[length] = numbers[0]!;
