@@ -1,7 +1,7 @@
 import type { VirtAddr, VirtualMemory } from "@ksim/core";
 import type { SizeClasses } from "./classes.js";
 import { type PatternScanner, Poison } from "./debug.js";
-import { CONTROL_ROW, HEADER_SIZE } from "./layout.js";
+import { CONTROL_ROW, HEADER_SIZE, quarantineWord } from "./layout.js";
 import { QUARANTINE_OBJECTS, Quarantine } from "./quarantine.js";
 import type { DamageHandler, Slabs } from "./slabs.js";
 
@@ -59,21 +59,35 @@ export class DebugGuard {
     return true;
   }
 
-  /** Puts the oldest quarantined object on its list (after {@link full} checked it). */
-  releaseOldest(): void {
+  /** Forgets the oldest quarantined object (the caller pushed it onto its list). */
+  dropOldest(): void {
     const oldest = this.quarantine.oldest();
     if (oldest === null) return;
-    this.slabs.push(oldest.c, oldest.h);
     this.quarantine.drop();
     this.quarantined[oldest.c]!--;
   }
 
-  /** Checks and releases every quarantined object. */
-  releaseAll(): void {
-    this.quarantine.forEach((h, c) => {
+  /**
+   * Checks, writing nothing, the poison and tag of the `count` oldest quarantined objects (all by default) and
+   * appends them to `out` as flattened class, header pairs. Panics on a write after free or a damaged tag.
+   */
+  checkOldest(out: number[], count = this.quarantine.length): void {
+    const from = out.length;
+    this.quarantine.collect(count, out);
+    for (let i = from; i < out.length; i += 2) {
+      const c = out[i]!;
+      const h = out[i + 1]!;
+      const tag = this.memory.read32(this.base + h);
+      if (tag !== quarantineWord(c))
+        this.damage(h, `a quarantined object's tag is 0x${tag.toString(16).toUpperCase()}`);
       this.checkPoison(c, h);
-    });
-    while (this.quarantine.length > 0) this.releaseOldest();
+    }
+  }
+
+  /** Forgets every quarantined object (their slabs are being given back). */
+  clear(): void {
+    this.quarantine.clear();
+    this.quarantined.fill(0);
   }
 
   /** The first byte of the free object at `h` of class `c` that is not poison, or -1. */
@@ -81,7 +95,8 @@ export class DebugGuard {
     return this.scanner.firstMismatch(this.base + h + HEADER_SIZE, this.classes.user[c]!, Poison.free);
   }
 
-  private checkPoison(c: number, h: number): void {
+  /** Panics (through `damage`) when the free object at `h` of class `c` is not all poison: a write after free. */
+  checkPoison(c: number, h: number): void {
     const bad = this.poisonDamage(c, h);
     if (bad >= 0) {
       this.damage(

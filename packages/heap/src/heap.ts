@@ -22,13 +22,22 @@ import { LargeBlocks } from "./large.js";
 import { CONTROL_MAGIC, CONTROL_ROW, HEADER_SIZE, LINK, PAGE, SIZE, sealOf } from "./layout.js";
 import { badSize, checkWindow, type HeapOptions } from "./options.js";
 import { HeapPanics } from "./panics.js";
+import { QUARANTINE_OBJECTS } from "./quarantine.js";
 import { blocks, leaksByOwner, slabinfo } from "./reports.js";
 import { HeapShadow, LARGE_KIND } from "./shadow.js";
-import { Slabs } from "./slabs.js";
+import { Slabs, type SweepPlan } from "./slabs.js";
 import { HeapSpace } from "./space.js";
 import type { HeapStatistics, OwnerUsage, SlabinfoRow } from "./stats.js";
 
 export type { HeapOptions } from "./options.js";
+
+/** What {@link Heap.prepareRelease} checked: the quarantined object to push out (debug mode) and a sweep's plan. */
+interface PreparedRelease {
+  readonly oldest: { readonly h: number; readonly c: number } | null;
+  readonly plan: SweepPlan | null;
+}
+
+const NOTHING_PREPARED: PreparedRelease = { oldest: null, plan: null };
 
 /** The entry points, named in panics for damage found mid-call. */
 const OPERATIONS = ["kmalloc", "kfree", "krealloc", "kmallocAligned", "releaseOwner"] as const;
@@ -127,6 +136,10 @@ export class Heap implements HeapApi {
     });
     const scanner = new PatternScanner(this.memory);
     this.guard = this.debug ? new DebugGuard(this.memory, this.base, this.classes, this.slabs, scanner, damage) : null;
+    if (this.guard !== null) {
+      const guard = this.guard;
+      this.slabs.checkFree = (c, h) => guard.checkPoison(c, h);
+    }
     if (!this.space.mapControl()) {
       throw new KernelPanic("OUT_OF_MEMORY", "heap", "cannot map the heap's control page");
     }
@@ -163,14 +176,16 @@ export class Heap implements HeapApi {
       this.panics.badPointer(pointer, "kfree");
     }
     const kind = this.shadow.kinds[user >>> 12]!;
-    if (kind === LARGE_KIND || this.guard !== null) {
+    if (kind === LARGE_KIND || this.guard !== null || this.liveBlocks === 1) {
       this.release(this.liveBlock(pointer, "kfree"));
       return;
     }
     // The hot path: the slab code checks the header it reads and returns -1 when it is damaged.
-    const size = this.slabs.free(kind - 1, user - HEADER_SIZE, 0, false);
+    const size = this.slabs.free(kind - 1, user - HEADER_SIZE, 0);
     if (size < 0) this.panics.headerDamage(this.inspector.at(user), "kfree");
-    this.uncounted(size);
+    this.liveBytes -= size;
+    this.frees++;
+    this.liveBlocks--;
   }
 
   /**
@@ -192,10 +207,13 @@ export class Heap implements HeapApi {
       return 0;
     }
     if (this.resizeInPlace(block, size)) return pointer;
+    // Check that the old block can be freed before allocating: a panic then leaves the heap as it was. Allocating
+    // from another class (or pages) keeps what was checked valid; the sweep its slab may make due waits for a kfree.
+    const release = this.prepareRelease(block, false);
     const moved = this.allocate(size, block.owner);
     if (moved === 0) return 0;
     this.memory.copy(moved, pointer, Math.min(block.size, size));
-    this.release(block);
+    this.finishRelease(block, release);
     return moved;
   }
 
@@ -301,7 +319,26 @@ export class Heap implements HeapApi {
       if (block.owner === owner) mine.push(block);
     });
     const released = mine.map((block) => ({ address: this.base + block.user, size: block.size, owner }));
-    for (const block of mine) this.release(this.inspector.at(block.user));
+    if (mine.length === 0) return released;
+    if (mine.length === this.liveBlocks) {
+      this.releaseLast(mine);
+      return released;
+    }
+    // Check every push the frees will make (in debug mode: the quarantined objects they push out) before the first.
+    const pushes: number[] = [];
+    const guard = this.guard;
+    if (guard !== null) {
+      // Each slab block freed while the quarantine is full pushes its oldest object out, in FIFO order.
+      const held = mine.filter((block) => block.c >= 0);
+      const out = Math.max(0, guard.quarantine.length + held.length - QUARANTINE_OBJECTS);
+      guard.checkOldest(pushes, Math.min(out, guard.quarantine.length));
+      for (let i = 0; pushes.length < out * 2; i++) pushes.push(held[i]!.c, held[i]!.header);
+    } else {
+      for (const block of mine) if (block.c >= 0) pushes.push(block.c, block.header);
+    }
+    this.slabs.preparePushes(pushes);
+    // Checked; now the writes (a sweep these frees make due waits for a later kfree).
+    for (const block of mine) this.finishRelease(block, this.prepareRelease(block, false));
     return released;
   }
 
@@ -400,30 +437,63 @@ export class Heap implements HeapApi {
 
   // --- freeing ----------------------------------------------------------------------------------------------------
 
-  /** Frees live block `block`, whose header (and red zone) {@link liveBlock} checked. */
+  /** Frees live block `block`, whose header (and red zone) {@link liveBlock} checked; checks all else first. */
   private release(block: BlockFacts): void {
+    if (this.liveBlocks === 1) this.releaseLast([block]);
+    else this.finishRelease(block, this.prepareRelease(block, true));
+  }
+
+  /**
+   * Checks, writing nothing, everything freeing `block` (not the last live block) will touch: its list head and slab
+   * descriptor, or in debug mode the quarantined object it pushes out (poison, tag, list head, descriptor), and with
+   * `sweep` the sweep that push would make due. Returns what {@link finishRelease} needs.
+   */
+  private prepareRelease(block: BlockFacts, sweep: boolean): PreparedRelease {
+    if (block.c < 0) return NOTHING_PREPARED;
+    const guard = this.guard;
+    if (guard === null) return { oldest: null, plan: this.slabs.prepare(block.c, block.header, false, sweep) };
+    if (!guard.full()) return NOTHING_PREPARED;
+    const oldest = guard.quarantine.oldest()!;
+    return { oldest, plan: this.slabs.prepare(oldest.c, oldest.h, true, sweep) };
+  }
+
+  /** Frees `block` as {@link prepareRelease} checked: writes only. */
+  private finishRelease(block: BlockFacts, prepared: PreparedRelease): void {
     const guard = this.guard;
     if (block.c < 0) this.large.free(block.user / PAGE);
-    else if (guard === null) this.slabs.free(block.c, block.header, 0, false);
+    else if (guard === null) this.slabs.push(block.c, block.header, prepared.plan);
     else {
-      const drain = guard.full(); // checks the oldest quarantined object before anything is written
-      this.slabs.free(block.c, block.header, this.redZone, true);
+      this.slabs.quarantine(block.c, block.header);
       guard.hold(block.c, block.header);
-      if (drain) guard.releaseOldest();
+      if (prepared.oldest !== null) {
+        this.slabs.push(prepared.oldest.c, prepared.oldest.h, prepared.plan);
+        guard.dropOldest();
+      }
     }
-    this.uncounted(block.size);
-  }
-
-  private uncounted(size: number): void {
-    this.liveBytes -= size;
+    this.liveBytes -= block.size;
     this.frees++;
-    if (--this.liveBlocks === 0) this.releaseEverything();
+    this.liveBlocks--;
   }
 
-  /** With no live block left, every slab goes back (after the quarantine): the heap returns to its first page. */
-  private releaseEverything(): void {
-    this.guard?.releaseAll();
-    this.slabs.releaseEverySlab();
+  /**
+   * Frees `blocks`, the last live blocks: every slab goes back (and the quarantine with them), so the heap returns to
+   * its control page. Everything is checked first (the quarantined objects, every list and descriptor, and in debug
+   * mode every free object's poison), then written.
+   */
+  private releaseLast(blocks: readonly BlockFacts[]): void {
+    const pending: number[] = [];
+    this.guard?.checkOldest(pending);
+    for (const block of blocks) if (block.c >= 0) pending.push(block.c, block.header);
+    const plan = this.slabs.plan(true, pending);
+    for (const block of blocks) {
+      if (block.c < 0) this.large.free(block.user / PAGE);
+      else this.shadow.clearLive(block.user);
+      this.liveBytes -= block.size;
+      this.frees++;
+      this.liveBlocks--;
+    }
+    this.guard?.clear();
+    this.slabs.commit(plan);
   }
 
   // --- validation -------------------------------------------------------------------------------------------------

@@ -29,6 +29,20 @@ export class Quarantine {
     return { h: this.headers[this.first]!, c: this.classes[this.first]! };
   }
 
+  /** Appends the `count` oldest objects to `out` as flattened class, header pairs. */
+  collect(count: number, out: number[]): void {
+    for (let i = this.first; i < this.first + count && i < this.headers.length; i++) {
+      out.push(this.classes[i]!, this.headers[i]!);
+    }
+  }
+
+  /** Forgets every object. */
+  clear(): void {
+    this.headers.length = 0;
+    this.classes.length = 0;
+    this.first = 0;
+  }
+
   /** Forgets the oldest object (compacting the arrays now and then). */
   drop(): void {
     this.first++;

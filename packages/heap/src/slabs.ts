@@ -49,7 +49,9 @@ export class Slabs {
   private readonly base: VirtAddr;
   private readonly view: DirectViewSlot = { offset: 0 };
   private readonly usePageView: boolean;
-  /** Queued empty slabs (first pages) per class; `queued` marks those still counted in emptyBytes. */
+  /** Debug mode: checks the poison of a free object before its slab is given back (panics when written). */
+  checkFree: ((c: number, h: number) => void) | null = null;
+  /** Queued empty slabs (first pages) per class, each at most once; `queued` holds each slab's queue state. */
   private readonly empties: number[][];
   private queued = new Uint8Array(0);
 
@@ -120,11 +122,12 @@ export class Slabs {
 
   /**
    * Frees the live object whose header is at offset `h` of class `c` (the caller checked the shadow and the kind):
-   * checks its header (tag, seal, size within the slot less `slack`), then pushes it onto its list, or with
-   * `quarantine` only marks it quarantined (the debug mode pushes it later with {@link push}). Returns its requested
-   * size, or -1 (nothing changed) when the header is damaged.
+   * checks its header (tag, seal, size within the slot less `slack`), its list head and its slab's descriptor, and
+   * when the push empties the slab and makes a sweep due, validates that sweep too; only then pushes it onto its list
+   * (and sweeps). Returns its requested size, or -1 (nothing changed) when the header is damaged; other damage panics
+   * with nothing changed.
    */
-  free(c: number, h: number, slack: number, quarantine: boolean): number {
+  free(c: number, h: number, slack: number): number {
     const memory = this.memory;
     const at = this.base + h;
     const view = this.usePageView ? memory.pageView!(at, true, this.view) : null;
@@ -145,32 +148,6 @@ export class Slabs {
       owner = memory.read32(at + OWNER);
     }
     if (tag !== liveWord(c) || seal !== sealOf(size, owner, h) || size > this.classes.user[c]! - slack) return -1;
-    if (quarantine) {
-      memory.write32(at + TAG, quarantineWord(c));
-      this.shadow.clearLive(h + HEADER_SIZE);
-      return size;
-    }
-    const d = this.pushChecked(c, h, at, view, o);
-    this.shadow.clearLive(h + HEADER_SIZE);
-    if (d !== 0) this.enqueue(c, d);
-    return size;
-  }
-
-  /** Pushes a quarantined object of class `c` at offset `h` onto its list (debug mode's quarantine drains here). */
-  push(c: number, h: number): void {
-    const at = this.base + h;
-    const tag = this.memory.read32(at + TAG);
-    if (tag !== quarantineWord(c)) this.damage(h, `a quarantined object's tag is 0x${hex(tag)}`);
-    const d = this.pushChecked(c, h, at, null, 0);
-    if (d !== 0) this.enqueue(c, d);
-  }
-
-  /**
-   * Links object `h` (header at `at`, or through `view` at `o`) in front of class `c`'s list; counts it free.
-   * Returns the slab descriptor's address when the slab became empty (the caller queues it), else 0.
-   */
-  private pushChecked(c: number, h: number, at: VirtAddr, view: DataView | null, o: number): number {
-    const memory = this.memory;
     const headAt = this.base + c * CONTROL_ROW;
     const head = memory.read32(headAt);
     if (head !== 0 && !this.inClass(c, head)) {
@@ -181,6 +158,8 @@ export class Slabs {
     if (count >>> 16 !== ((SLAB_TAG << 8) | c) || (count & 0xffff) === 0) {
       this.damage(d - this.base, `the slab descriptor reads 0x${hex(count)}`);
     }
+    // The slab empties: validate the sweep this push would trigger before writing anything.
+    const plan = (count & 0xffff) === 1 && this.sweepDue(c, h) ? this.plan(false, [c, h]) : null;
     if (view !== null) {
       view.setUint32(o + LINK, head, true);
       view.setUint32(o + TAG, freeWord(c), true);
@@ -191,7 +170,91 @@ export class Slabs {
     memory.write32(headAt, h);
     memory.write32(d, count - 1);
     this.listed[c]!++;
-    return (count & 0xffff) === 1 ? d : 0;
+    this.shadow.clearLive(h + HEADER_SIZE);
+    if ((count & 0xffff) === 1) this.emptied(c, h, plan);
+    return size;
+  }
+
+  /** Debug mode: marks the live object at `h` of class `c` (header checked by the caller) quarantined. */
+  quarantine(c: number, h: number): void {
+    this.memory.write32(this.base + h + TAG, quarantineWord(c));
+    this.shadow.clearLive(h + HEADER_SIZE);
+  }
+
+  /**
+   * Checks, writing nothing, that the object at `h` of class `c` can be pushed onto its list (its list head and its
+   * slab's descriptor; with `quarantined`, its quarantine tag), and when the push would empty the slab and make a
+   * sweep due (and `sweep` allows one), validates that sweep. Returns the sweep's plan for {@link push}, or null.
+   * Panics (through `damage`) on damage.
+   */
+  prepare(c: number, h: number, quarantined: boolean, sweep: boolean): SweepPlan | null {
+    const memory = this.memory;
+    if (quarantined) {
+      const tag = memory.read32(this.base + h + TAG);
+      if (tag !== quarantineWord(c)) this.damage(h, `a quarantined object's tag is 0x${hex(tag)}`);
+    }
+    const head = memory.read32(this.base + c * CONTROL_ROW);
+    if (head !== 0 && !this.inClass(c, head)) {
+      this.damage(c * CONTROL_ROW, `it is 0x${hex(head)}, not an object of the class`);
+    }
+    const d = this.base + descriptorOf(this.slabOf(c, h));
+    const count = memory.read32(d);
+    if (count >>> 16 !== ((SLAB_TAG << 8) | c) || (count & 0xffff) === 0) {
+      this.damage(d - this.base, `the slab descriptor reads 0x${hex(count)}`);
+    }
+    if (!sweep || (count & 0xffff) !== 1 || !this.sweepDue(c, h)) return null;
+    return this.plan(false, [c, h]);
+  }
+
+  /**
+   * Checks, writing nothing, that every object of `objects` (flattened class, header pairs) can be pushed in turn:
+   * each class's list head, and each slab's descriptor tagged and counting at least the objects pushed into it.
+   */
+  preparePushes(objects: readonly number[]): void {
+    const perSlab = new Map<number, number>();
+    const classes = new Set<number>();
+    for (let i = 0; i < objects.length; i += 2) {
+      const c = objects[i]!;
+      if (!classes.has(c)) {
+        classes.add(c);
+        const head = this.memory.read32(this.base + c * CONTROL_ROW);
+        if (head !== 0 && !this.inClass(c, head)) {
+          this.damage(c * CONTROL_ROW, `it is 0x${hex(head)}, not an object of the class`);
+        }
+      }
+      const slab = this.slabOf(c, objects[i + 1]!);
+      perSlab.set(slab, (perSlab.get(slab) ?? 0) + 1);
+    }
+    for (const [slab, pushes] of perSlab) {
+      const c = this.shadow.kinds[slab]! - 1;
+      const count = this.memory.read32(this.base + descriptorOf(slab));
+      if (count >>> 16 !== ((SLAB_TAG << 8) | c) || (count & 0xffff) < pushes) {
+        this.damage(
+          descriptorOf(slab),
+          `the slab descriptor reads 0x${hex(count)} (${pushes} of its objects are being freed)`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Pushes the live or quarantined object at `h` of class `c` onto its list, after {@link prepare} (or
+   * {@link preparePushes}) checked it: counts it free, and when its slab empties queues it or runs `plan`.
+   */
+  push(c: number, h: number, plan: SweepPlan | null): void {
+    const memory = this.memory;
+    const at = this.base + h;
+    const headAt = this.base + c * CONTROL_ROW;
+    const d = this.base + descriptorOf(this.slabOf(c, h));
+    const count = memory.read32(d);
+    memory.write32(at + LINK, memory.read32(headAt));
+    memory.write32(at + TAG, freeWord(c));
+    memory.write32(headAt, h);
+    memory.write32(d, count - 1);
+    this.listed[c]!++;
+    this.shadow.clearLive(h + HEADER_SIZE);
+    if ((count & 0xffff) === 1) this.emptied(c, h, plan);
+    else if (plan !== null) this.commit(plan);
   }
 
   /**
@@ -245,88 +308,120 @@ export class Slabs {
     return true;
   }
 
-  /** A slab became empty: queue it, and give queued slabs back once there are enough. */
-  private enqueue(c: number, d: number): void {
-    const head = (d - this.base - descriptorOf(0)) / 16;
+  /** Whether queueing the slab of object `h` of class `c` (about to become empty) brings the queue past its bound. */
+  private sweepDue(c: number, h: number): boolean {
+    const head = this.slabOf(c, h);
+    const bytes = this.emptyBytes + (this.queued[head] === QUEUED_EMPTY ? 0 : this.classes.pages[c]! * PAGE);
+    return bytes > RELEASE_FLOOR && bytes > this.space.mappedPages * PAGE * RELEASE_FRACTION;
+  }
+
+  /** The slab of object `h` of class `c` just became empty: run the sweep validated for it, or queue it. */
+  private emptied(c: number, h: number, plan: SweepPlan | null): void {
+    if (plan !== null) {
+      this.commit(plan);
+      return;
+    }
+    const head = this.slabOf(c, h);
     if (head >= this.queued.length) {
-      const queued = new Uint8Array(Math.max(4096, this.space.top * 2));
+      const queued = new Uint8Array(Math.max(4096, this.space.top * 2, head + 1));
       queued.set(this.queued);
       this.queued = queued;
     }
-    if (this.queued[head] === 0) {
-      this.queued[head] = 1;
-      this.empties[c]!.push(head);
-      this.emptyBytes += this.classes.pages[c]! * PAGE;
-    }
-    if (this.emptyBytes > RELEASE_FLOOR && this.emptyBytes > this.space.mappedPages * PAGE * RELEASE_FRACTION) {
-      this.releaseEmpty();
-    }
+    const state = this.queued[head]!;
+    if (state === QUEUED_EMPTY) return;
+    // A slab is on its class's queue at most once: one that was reused and empties again is only counted again.
+    if (state === NOT_QUEUED) this.empties[c]!.push(head);
+    this.queued[head] = QUEUED_EMPTY;
+    this.emptyBytes += this.classes.pages[c]! * PAGE;
   }
 
-  /** A queued slab got an object back: it no longer counts as empty (it stays on the class's queue until a sweep). */
+  /** A queued slab got an object back: it no longer counts as empty (its queue entry stays, marked reused). */
   private unqueue(c: number, d: number): void {
     const head = (d - this.base - descriptorOf(0)) / 16;
-    if (this.queued[head] === 1) {
-      this.queued[head] = 0;
+    if (this.queued[head] === QUEUED_EMPTY) {
+      this.queued[head] = QUEUED_REUSED;
       this.emptyBytes -= this.classes.pages[c]! * PAGE;
     }
   }
 
-  /** Sweeps every class with queued slabs and gives back those still empty. */
-  releaseEmpty(): void {
-    for (let c = 0; c < this.classes.count; c++) {
-      const empties = this.empties[c]!;
-      if (empties.length === 0) continue;
-      const candidates = empties.splice(0);
-      for (const head of candidates) this.queued[head] = 0;
-      this.sweep(c, candidates);
-    }
-    this.emptyBytes = 0;
-  }
-
-  /** Gives back every slab (all must be empty: the heap has no live block); the sweeps check that they are. */
-  releaseEverySlab(): void {
-    const heads: number[][] = Array.from({ length: this.classes.count }, () => []);
-    const kinds = this.shadow.kinds;
-    for (let page = this.space.firstData; page < this.space.top; page++) {
-      const kind = kinds[page]!;
-      if (kind !== 0 && kind !== LARGE_KIND && page % this.classes.pages[kind - 1]! === 0) heads[kind - 1]!.push(page);
-    }
-    for (let c = 0; c < this.classes.count; c++) {
-      if (heads[c]!.length === 0) continue;
-      for (const head of this.empties[c]!.splice(0)) this.queued[head] = 0;
-      this.sweep(c, heads[c]!);
-    }
-    this.emptyBytes = 0;
+  /** Entries on the empty-slab queues (at most one per slab). */
+  get queueLength(): number {
+    let length = 0;
+    for (const empties of this.empties) length += empties.length;
+    return length;
   }
 
   /**
-   * Unlinks the objects of those `candidates` slabs (first pages) of class `c` that are empty from the class's list
-   * and unmaps them. Reads and checks everything first (the walk is bounded by the list's length): damage panics
-   * before any write.
+   * Validates giving slabs back, writing nothing: with `all` every slab (the heap is emptying), else the queued empty
+   * slabs. `pending` (flattened class, header pairs) are objects not yet on their lists that will be freed before
+   * {@link commit}: each counts in its slab's descriptor and as listed, and may still be live in the shadow. Every candidate's descriptor must count exactly its pending
+   * objects, the shadow show no other live block in it, every list be sound (bounded walk, every link a free slot
+   * of its class) and list all the other objects of the slabs given back; in debug mode those objects' poison must
+   * be intact. Panics (through `damage`) on the first problem.
    */
-  private sweep(c: number, candidates: readonly number[]): void {
-    this.sweeps++;
+  plan(all: boolean, pending: readonly number[]): SweepPlan {
+    const candidates: number[][] = Array.from({ length: this.classes.count }, () => []);
+    if (all) {
+      const kinds = this.shadow.kinds;
+      for (let page = this.space.firstData; page < this.space.top; page++) {
+        const kind = kinds[page]!;
+        if (kind !== 0 && kind !== LARGE_KIND && page % this.classes.pages[kind - 1]! === 0) {
+          candidates[kind - 1]!.push(page);
+        }
+      }
+    } else {
+      for (let c = 0; c < this.classes.count; c++) {
+        for (const head of this.empties[c]!) if (this.queued[head] === QUEUED_EMPTY) candidates[c]!.push(head);
+      }
+      const c = pending[0]!;
+      const head = this.slabOf(c, pending[1]!);
+      if (this.queued[head] !== QUEUED_EMPTY) candidates[c]!.push(head);
+    }
+    const plan: SweepPlan = [];
+    for (let c = 0; c < this.classes.count; c++) {
+      if (candidates[c]!.length === 0) continue;
+      const mine = new Set<number>();
+      for (let i = 0; i < pending.length; i += 2) if (pending[i] === c) mine.add(pending[i + 1]!);
+      plan.push(c, this.planClass(c, candidates[c]!, mine));
+    }
+    return plan;
+  }
+
+  /** {@link plan} for class `c`: the first pages of the slabs to give back. */
+  private planClass(c: number, candidates: readonly number[], pending: ReadonlySet<number>): number[] {
     const memory = this.memory;
     const base = this.base;
     const pages = this.classes.pages[c]!;
     const perSlab = this.classes.perSlab[c]!;
-    const dead = new Map<number, number>(); // first page -> objects of it seen on the list
-    for (const head of candidates) {
-      const word = memory.read32(base + descriptorOf(head));
-      if (word !== slabWord(c, 0) || this.shadow.kinds[head] !== c + 1) continue;
-      const live = this.shadow.firstLive(head * PAGE, (head + pages) * PAGE);
-      if (live >= 0) this.damage(descriptorOf(head), "the slab's in-use count is 0 but it holds a live block");
-      dead.set(head, 0);
+    const dead = new Map<number, number>(); // first page -> objects of it pending or seen on the list
+    for (const h of pending) {
+      const head = this.slabOf(c, h);
+      dead.set(head, (dead.get(head) ?? 0) + 1);
     }
-    if (dead.size === 0) return;
-    // Pass 1: walk and check.
+    for (const head of candidates) {
+      const expected = slabWord(c, dead.get(head) ?? 0);
+      const word = memory.read32(base + descriptorOf(head));
+      if (word !== expected) {
+        this.damage(
+          descriptorOf(head),
+          `the slab's descriptor reads 0x${hex(word)}, expected 0x${hex(expected)}: all its objects are free`,
+        );
+      }
+      for (let live = this.shadow.firstLive(head * PAGE, (head + pages) * PAGE); live >= 0; ) {
+        if (!pending.has(live - HEADER_SIZE)) {
+          this.damage(descriptorOf(head), "the slab's in-use count is 0 but it holds a live block");
+        }
+        live = this.shadow.firstLive(live + HEADER_SIZE, (head + pages) * PAGE);
+      }
+      if (!dead.has(head)) dead.set(head, 0);
+    }
     let steps = 0;
     let h = memory.read32(base + c * CONTROL_ROW);
     while (h !== 0) {
       if (++steps > this.listed[c]!) this.damage(c * CONTROL_ROW, "the free list is longer than its count (a cycle?)");
-      if (!this.isSlot(c, h))
+      if (!this.isSlot(c, h)) {
         this.damage(c * CONTROL_ROW, `the free list of ${this.classes.name(c)} reaches 0x${hex(h)}`);
+      }
       if (memory.read32(base + h + TAG) !== freeWord(c)) this.damage(h, "a listed object's tag is not free");
       const slab = this.slabOf(c, h);
       const seen = dead.get(slab);
@@ -336,13 +431,43 @@ export class Slabs {
     for (const [head, seen] of dead) {
       if (seen !== perSlab) this.damage(descriptorOf(head), `an empty slab has ${seen} of ${perSlab} objects listed`);
     }
-    // Pass 2: unlink.
+    if (this.checkFree !== null) {
+      const slot = this.classes.slot[c]!;
+      for (const head of dead.keys()) {
+        for (let i = 0; i < perSlab; i++) {
+          const object = head * PAGE + i * slot;
+          if (!pending.has(object)) this.checkFree(c, object);
+        }
+      }
+    }
+    return [...dead.keys()];
+  }
+
+  /**
+   * Gives back the slabs `plan` validated (after the pending objects were freed): unlinks their objects, unmaps
+   * them, and empties the queues. Checks nothing: {@link plan} did.
+   */
+  commit(plan: SweepPlan): void {
+    for (let i = 0; i < plan.length; i += 2) this.giveBack(plan[i] as number, plan[i + 1] as number[]);
+    for (let c = 0; c < this.classes.count; c++) {
+      for (const head of this.empties[c]!.splice(0)) this.queued[head] = NOT_QUEUED;
+    }
+    this.emptyBytes = 0;
+  }
+
+  /** Unlinks the objects of slabs `dead` (first pages) of class `c` from its list and unmaps them. */
+  private giveBack(c: number, dead: readonly number[]): void {
+    this.sweeps++;
+    const memory = this.memory;
+    const base = this.base;
+    const pages = this.classes.pages[c]!;
+    const gone = new Set(dead);
     let link = base + c * CONTROL_ROW;
-    h = memory.read32(link);
+    let h = memory.read32(link);
     let kept = 0;
     while (h !== 0) {
       const next = memory.read32(base + h + LINK);
-      if (dead.has(this.slabOf(c, h))) memory.write32(link, next);
+      if (gone.has(this.slabOf(c, h))) memory.write32(link, next);
       else {
         link = base + h + LINK;
         kept++;
@@ -350,7 +475,7 @@ export class Slabs {
       h = next;
     }
     this.listed[c] = kept;
-    for (const head of dead.keys()) {
+    for (const head of dead) {
       memory.write32(base + descriptorOf(head), 0);
       this.shadow.setKind(head, pages, 0);
       this.space.unmap(head, pages);
@@ -359,6 +484,14 @@ export class Slabs {
     }
   }
 }
+
+/** Per class with slabs to give back: the class, then the first pages of those slabs. */
+export type SweepPlan = (number | number[])[];
+
+/** States of a slab in {@link Slabs}' empty-slab queues. */
+const NOT_QUEUED = 0;
+const QUEUED_EMPTY = 1;
+const QUEUED_REUSED = 2;
 
 export function hex(value: number): string {
   return value.toString(16).toUpperCase();
