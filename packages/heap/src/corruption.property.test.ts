@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { DESCRIPTORS, PAGE } from "./layout.js";
 import { fakeHeap } from "./testing/fixture.js";
+import { diffSnapshots, snapshotHeap } from "./testing/snapshot.js";
 
 /**
  * Where a stray write lands: a word of a block's header or its first payload word (word 4), a word of the control
@@ -72,7 +73,7 @@ describe.each([
   { debug: false, runs: 400 },
   { debug: true, runs: 150 },
 ])("a stray write anywhere in the allocator's structure (debug $debug)", ({ debug, runs }) => {
-  test("is reported by heapCheck, and never makes the heap fault, loop, throw anything but a MEMORY_MANAGEMENT_ERROR panic, or write into a live block's data", () => {
+  test("is reported by heapCheck, and never makes the heap fault, loop, throw anything but a MEMORY_MANAGEMENT_ERROR panic that changes nothing, or write into a live block's data", () => {
     fc.assert(
       fc.property(
         // A few sizes repeat, so that free lists hold several objects and links point between them.
@@ -81,7 +82,7 @@ describe.each([
         value,
         fc.array(op, { maxLength: 40 }),
         (sizes, where, stray, ops) => {
-          const { heap, memory } = fakeHeap({ frames: 4096, debug });
+          const { heap, memory, frames } = fakeHeap({ frames: 4096, debug });
           const live = sizes.map((n) => heap.kmalloc(n));
           const freed = live.filter((_, i) => i % 3 === 1);
           for (const p of freed) heap.kfree(p);
@@ -133,8 +134,9 @@ describe.each([
           const report = heap.heapCheck();
           expect(report.problems.length).toBeLessThanOrEqual(32);
           if (old !== strayValue && !unchecked) expect(report.ok).toBe(false);
-          // A panic halts the kernel: the sequence stops there.
+          // A panic halts the kernel: the sequence stops there. The panicking call changed nothing.
           for (const step of ops) {
+            const before = snapshotHeap(heap, memory, frames);
             let outcome: unknown;
             let subject = 0;
             if (step.kind === "malloc") {
@@ -154,6 +156,7 @@ describe.each([
               }
             }
             if (outcome instanceof KernelPanic) {
+              expect(diffSnapshots(before, snapshotHeap(heap, memory, frames))).toEqual([]);
               contents.delete(subject);
               break;
             }
