@@ -32,9 +32,11 @@ const RELEASE_FRACTION = 1 / 16;
  * descriptor. kmalloc pops, kfree pushes: 2 scalar reads, 2 scalar writes and one `pageView` for the header.
  *
  * Everything read from RAM is checked before anything is written, so a damaged structure panics (through `damage`)
- * with the heap as it was. A slab whose objects are all free is queued; once the queued bytes pass
- * max(256 KiB, mapped / 16) the lists of the classes concerned are swept once and those slabs are unmapped, so the
- * sweep's cost is paid by the bytes it gives back and steady churn never triggers it.
+ * with the heap as it was. A slab whose objects are all free is queued (at most once); when the free that empties a
+ * slab brings the queued bytes past max(256 KiB, mapped / 16), the lists of the classes concerned are swept once and
+ * those slabs are unmapped, so the sweep's cost is paid by the bytes it gives back and steady churn never triggers
+ * it. A sweep, like the release of every slab, is validated ({@link Slabs.plan}) before the free that triggers it
+ * writes anything, then done ({@link Slabs.commit}) without further checks.
  */
 export class Slabs {
   /** Objects on each class's free list (the bound of every list walk). */
