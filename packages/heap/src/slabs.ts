@@ -150,16 +150,9 @@ export class Slabs {
       owner = memory.read32(at + OWNER);
     }
     if (tag !== liveWord(c) || seal !== sealOf(size, owner, h) || size > this.classes.user[c]! - slack) return -1;
-    const headAt = this.base + c * CONTROL_ROW;
-    const head = memory.read32(headAt);
-    if (head !== 0 && !this.inClass(c, head)) {
-      this.damage(c * CONTROL_ROW, `it is 0x${hex(head)}, not an object of the class`);
-    }
-    const d = this.base + descriptorOf(this.slabOf(c, h));
-    const count = memory.read32(d);
-    if (count >>> 16 !== ((SLAB_TAG << 8) | c) || (count & 0xffff) === 0) {
-      this.damage(d - this.base, `the slab descriptor reads 0x${hex(count)}`);
-    }
+    const head = this.listHead(c);
+    const d = descriptorOf(this.slabOf(c, h));
+    const count = this.slabCount(c, d, 1);
     // The slab empties: validate the sweep this push would trigger before writing anything.
     const plan = (count & 0xffff) === 1 && this.sweepDue(c, h) ? this.plan(false, [c, h]) : null;
     if (view !== null) {
@@ -169,8 +162,8 @@ export class Slabs {
       memory.write32(at + LINK, head);
       memory.write32(at + TAG, freeWord(c));
     }
-    memory.write32(headAt, h);
-    memory.write32(d, count - 1);
+    memory.write32(this.base + c * CONTROL_ROW, h);
+    memory.write32(this.base + d, count - 1);
     this.listed[c]!++;
     this.shadow.clearLive(h + HEADER_SIZE);
     if ((count & 0xffff) === 1) this.emptied(c, h, plan);
@@ -181,6 +174,27 @@ export class Slabs {
   quarantine(c: number, h: number): void {
     this.memory.write32(this.base + h + TAG, quarantineWord(c));
     this.shadow.clearLive(h + HEADER_SIZE);
+  }
+
+  /** The list head of class `c`: 0 or an object of the class, else a panic (through `damage`). */
+  private listHead(c: number): number {
+    const head = this.memory.read32(this.base + c * CONTROL_ROW);
+    if (head !== 0 && !this.inClass(c, head)) {
+      this.damage(c * CONTROL_ROW, `it is 0x${hex(head)}, not an object of the class`);
+    }
+    return head;
+  }
+
+  /**
+   * The count word of the slab descriptor at window offset `d` (a slab of class `c`): tagged with the class and
+   * counting at least `atLeast` objects in use (the objects about to be freed into it), else a panic.
+   */
+  private slabCount(c: number, d: number, atLeast: number): number {
+    const count = this.memory.read32(this.base + d);
+    if (count >>> 16 !== ((SLAB_TAG << 8) | c) || (count & 0xffff) < atLeast) {
+      this.damage(d, `the slab descriptor reads 0x${hex(count)}`);
+    }
+    return count;
   }
 
   /**
@@ -195,15 +209,8 @@ export class Slabs {
       const tag = memory.read32(this.base + h + TAG);
       if (tag !== quarantineWord(c)) this.damage(h, `a quarantined object's tag is 0x${hex(tag)}`);
     }
-    const head = memory.read32(this.base + c * CONTROL_ROW);
-    if (head !== 0 && !this.inClass(c, head)) {
-      this.damage(c * CONTROL_ROW, `it is 0x${hex(head)}, not an object of the class`);
-    }
-    const d = this.base + descriptorOf(this.slabOf(c, h));
-    const count = memory.read32(d);
-    if (count >>> 16 !== ((SLAB_TAG << 8) | c) || (count & 0xffff) === 0) {
-      this.damage(d - this.base, `the slab descriptor reads 0x${hex(count)}`);
-    }
+    this.listHead(c);
+    const count = this.slabCount(c, descriptorOf(this.slabOf(c, h)), 1);
     if (!sweep || (count & 0xffff) !== 1 || !this.sweepDue(c, h)) return null;
     return this.plan(false, [c, h]);
   }
@@ -219,24 +226,12 @@ export class Slabs {
       const c = objects[i]!;
       if (!classes.has(c)) {
         classes.add(c);
-        const head = this.memory.read32(this.base + c * CONTROL_ROW);
-        if (head !== 0 && !this.inClass(c, head)) {
-          this.damage(c * CONTROL_ROW, `it is 0x${hex(head)}, not an object of the class`);
-        }
+        this.listHead(c);
       }
       const slab = this.slabOf(c, objects[i + 1]!);
       perSlab.set(slab, (perSlab.get(slab) ?? 0) + 1);
     }
-    for (const [slab, pushes] of perSlab) {
-      const c = this.shadow.kinds[slab]! - 1;
-      const count = this.memory.read32(this.base + descriptorOf(slab));
-      if (count >>> 16 !== ((SLAB_TAG << 8) | c) || (count & 0xffff) < pushes) {
-        this.damage(
-          descriptorOf(slab),
-          `the slab descriptor reads 0x${hex(count)} (${pushes} of its objects are being freed)`,
-        );
-      }
-    }
+    for (const [slab, pushes] of perSlab) this.slabCount(this.shadow.kinds[slab]! - 1, descriptorOf(slab), pushes);
   }
 
   /**
