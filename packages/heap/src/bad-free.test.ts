@@ -170,6 +170,21 @@ describe("which header damage each check sees", () => {
   });
 });
 
+test("sizeOf of a freed or wild pointer panics in its own words and changes nothing", () => {
+  const fixture = busyHeap();
+  const { heap } = fixture;
+  expectPanicAndNoChange(
+    fixture,
+    () => heap.sizeOf(fixture.freed),
+    /sizeOf\(0x[0-9A-F]+\): Use after free detected: the block at 0x[0-9A-F]+ was already freed/,
+  );
+  expectPanicAndNoChange(
+    fixture,
+    () => heap.sizeOf(fixture.live[1]! + 32),
+    /sizeOf\(0x[0-9A-F]+\): Invalid pointer: points inside/,
+  );
+});
+
 test("a free of the other heap's pointer panics when two heaps share nothing", () => {
   const first = fakeHeap();
   const second = fakeHeap({ window: { name: "other", base: 0xfe00_0000_0000, size: 0x100_0000 } });

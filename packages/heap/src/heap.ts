@@ -261,7 +261,10 @@ export class Heap implements HeapApi {
     return this.allocateLarge(size, this.currentOwner(), Math.max(1, alignment / PAGE));
   }
 
-  /** The size the caller asked for when it allocated `pointer`; panics like kfree for anything but a live block. */
+  /**
+   * The size the caller asked for when it allocated `pointer`. Panics like kfree for anything but a live block, naming
+   * a freed one "Use after free detected" and any other "Invalid pointer".
+   */
   sizeOf(pointer: VirtAddr): number {
     return this.liveBlock(pointer, "sizeOf").size;
   }

@@ -37,7 +37,14 @@ export class HeapPanics {
       throw new InvalidArgumentError("pointer", pointer, "not a non-negative integer address");
     }
     const { format } = this.context;
-    throw new KernelPanic("MEMORY_MANAGEMENT_ERROR", MODULE, `${operation}(${format(pointer)}): ${this.why(pointer)}`);
+    let why = this.why(pointer);
+    // liballoc's words are about frees; a call that only looks at the block (sizeOf) says what it met instead.
+    if (operation !== "kfree" && operation !== "krealloc") {
+      why = why
+        .replace(/^Multiple free detected/, "Use after free detected")
+        .replace(/^Invalid free detected/, "Invalid pointer");
+    }
+    throw new KernelPanic("MEMORY_MANAGEMENT_ERROR", MODULE, `${operation}(${format(pointer)}): ${why}`);
   }
 
   /** Panics for live block `block` whose header was overwritten, naming the likely culprit. */
