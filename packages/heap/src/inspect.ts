@@ -42,11 +42,6 @@ export class Inspector {
     readonly firstData: number,
   ) {}
 
-  /** Whether a large block's pointer was at offset `user` and that block was freed (its pages are gone). */
-  wasLarge(user: number): boolean {
-    return this.large.freed.has(user) && !this.shadow.isLive(user);
-  }
-
   /**
    * The slot or large block whose bytes (header included) contain window offset `offset`, as facts about the
    * block whose user pointer it has; null when `offset` is in no slot (control page, descriptors, unmapped, tail).

@@ -25,8 +25,6 @@ export class LargeBlocks {
   readonly spans = new Map<number, { readonly reserved: number; readonly align: number }>();
   /** Pages mapped for large blocks. */
   mappedPages = 0;
-  /** User offsets of large blocks freed since their room was last reused (for "Multiple free detected"). */
-  readonly freed = new Set<number>();
   private readonly header: LargeHeader = { tag: 0, size: 0, seal: 0, owner: 0 };
 
   constructor(
@@ -51,7 +49,6 @@ export class LargeBlocks {
     this.mappedPages += pages;
     this.writeHeader(page, size, owner);
     this.shadow.setLive(page * PAGE);
-    this.freed.delete(page * PAGE);
     return page;
   }
 
@@ -95,8 +92,6 @@ export class LargeBlocks {
     this.space.unmap(page, pages);
     this.mappedPages -= pages;
     this.spans.delete(page);
-    if (this.freed.size > 4096) this.freed.clear();
-    this.freed.add(page * PAGE);
     this.space.giveVirtual(page, span.reserved, span.align);
   }
 

@@ -113,23 +113,20 @@ export class HeapPanics {
     const offset = pointer - base;
     if (offset < PAGE) return "Invalid free detected: points into the heap's control page (its free-list heads)";
     if (offset < inspector.firstData * PAGE) return "Invalid free detected: points into the heap's page descriptors";
-    if (inspector.wasLarge(offset))
-      return `Multiple free detected: the large block at ${format(pointer)} was already freed`;
-    if (offset >= top()) {
-      if (shadow.wasGiven(offset)) {
-        return `Multiple free detected: the block at ${format(pointer)} was already freed (its memory has since gone back to the frame allocator)`;
-      }
-      return `Invalid free detected: not a block of this heap (above its used window ${format(base + top())})`;
-    }
-    const block = inspector.containing(offset);
+    const inUse = offset < top();
+    const block = inUse ? inspector.containing(offset) : null;
     if (block === null) {
-      const kind = shadow.kinds[Math.floor(offset / PAGE)]!;
+      const kind = inUse ? shadow.kinds[Math.floor(offset / PAGE)]! : 0;
       if (kind !== 0 && kind !== LARGE_KIND) {
         return `Invalid free detected: points into the unused tail of a ${this.context.classes.name(kind - 1)} slab, never a block`;
       }
       if (shadow.wasGiven(offset)) {
-        return `Multiple free detected: the block at ${format(pointer)} was already freed (its memory has since gone back to the frame allocator)`;
+        // Only large blocks have page-aligned pointers (a slab object's header comes first).
+        const what = offset % PAGE === 0 ? "large block" : "block";
+        return `Multiple free detected: the ${what} at ${format(pointer)} was already freed (its memory has since gone back to the frame allocator)`;
       }
+      if (!inUse)
+        return `Invalid free detected: not a block of this heap (above its used window ${format(base + top())})`;
       return "Invalid free detected: not a block of this heap (no slab or large block is there, and none was)";
     }
     if (block.user === offset) {
